@@ -1,0 +1,335 @@
+"""The only module that talks to FAISS.
+
+Everything FAISS-specific lives here: the metric table, the index-builder
+table, float32 conversion, batched search with repair of FAISS's ``-1``
+placeholders, the scoped OpenMP thread count and index (de)serialisation.
+The rest of the package sees numpy arrays and an opaque index object.
+"""
+
+# License: BSD-3-Clause
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+import faiss
+import numpy as np
+from scipy import sparse
+
+# FAISS's k-means warns (on stderr, from C++) below this many training points
+# per centroid; we never ask for fewer, so the warning never fires.
+_MIN_POINTS_PER_CENTROID = 39
+# FAISS's k-means subsamples to this many points per centroid; we sample first
+# so that a float64 or sparse X is never converted as a whole.
+_MAX_POINTS_PER_CENTROID = 256
+
+
+# --------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------
+def _sqrt_clipped(d):
+    # FAISS returns squared L2 computed as |x|^2 + |y|^2 - 2<x, y>: round-off
+    # can make it slightly negative.
+    return np.sqrt(np.maximum(d, 0.0))
+
+
+def _clipped(d):
+    return np.maximum(d, 0.0)
+
+
+def _cosine_from_similarity(s):
+    return np.clip(1.0 - s, 0.0, 2.0)
+
+
+@dataclass(frozen=True)
+class _Metric:
+    faiss_metric: int
+    normalize: bool  # unit-normalise rows (a copy) before add and search
+    to_distance: Callable  # FAISS score -> scikit-learn distance
+
+
+METRICS = {
+    "euclidean": _Metric(faiss.METRIC_L2, False, _sqrt_clipped),
+    "sqeuclidean": _Metric(faiss.METRIC_L2, False, _clipped),
+    "cosine": _Metric(faiss.METRIC_INNER_PRODUCT, True, _cosine_from_similarity),
+}
+
+
+# --------------------------------------------------------------------------
+# Default search parameters chosen from the data size
+# --------------------------------------------------------------------------
+def default_nlist(n_samples):
+    """About sqrt(n) inverted lists, never fewer than 39 training points each."""
+    return int(max(1, min(round(math.sqrt(n_samples)), n_samples // _MIN_POINTS_PER_CENTROID)))
+
+
+def default_nprobe(nlist):
+    """Visit ~1/8 of the lists on small indexes, ~1/16 on large ones, at least 8."""
+    return int(min(nlist, max(8, nlist // 16 if nlist > 256 else nlist // 8)))
+
+
+def default_ef_search(n_samples, n_neighbors):
+    """Beam width of the HNSW search: grows with log(n), at least 2*k."""
+    return int(max(2 * n_neighbors, 16 * math.ceil(math.log10(max(n_samples, 10)))))
+
+
+# --------------------------------------------------------------------------
+# Index builders: index_type -> FAISS factory description
+# --------------------------------------------------------------------------
+def _flat_description(n_samples, p):
+    return "Flat"
+
+
+def _ivf_description(n_samples, p):
+    nlist = p["nlist"] if p["nlist"] is not None else default_nlist(n_samples)
+    return f"IVF{nlist},Flat"
+
+
+def _hnsw_description(n_samples, p):
+    return f"HNSW{p['hnsw_m']},Flat"
+
+
+INDEX_BUILDERS = {"flat": _flat_description, "ivf": _ivf_description, "hnsw": _hnsw_description}
+
+
+def index_description(index_type, n_samples, params):
+    """The FAISS factory string for `index_type` (a factory string is kept as is)."""
+    builder = INDEX_BUILDERS.get(index_type)
+    return index_type if builder is None else builder(n_samples, params)
+
+
+def check_factory_string(index_type, n_features, metric):
+    """Raise ValueError if FAISS cannot parse `index_type` for this data."""
+    _new_index(index_type, n_features, metric, name=index_type)
+
+
+def _new_index(description, n_features, metric, name):
+    try:
+        return faiss.index_factory(int(n_features), description, METRICS[metric].faiss_metric)
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[-1]
+        msg = (
+            f"index_type={name!r} is not a valid FAISS index_factory string "
+            f"for {n_features} features (FAISS said: {reason}). Use 'flat', 'ivf', "
+            "'hnsw' or a factory string such as 'IVF256,Flat' or 'HNSW32,Flat'."
+        )
+        raise ValueError(msg) from None
+
+
+@dataclass(frozen=True)
+class SearchParameters:
+    """Search-time parameters of a built index (None where they do not apply)."""
+
+    nlist: int | None
+    nprobe: int | None
+    ef_search: int | None
+
+
+# --------------------------------------------------------------------------
+# Conversion to FAISS's float32
+# --------------------------------------------------------------------------
+def as_float32_rows(X, rows, normalize):
+    """Rows of X (a slice or an index array) as a C-contiguous float32 array.
+
+    Sparse rows are densified; when `normalize`, rows are scaled to unit norm
+    in a private copy, so the caller's array is never written.
+    """
+    block = X[rows]
+    if sparse.issparse(block):
+        block = block.toarray()
+    block = np.array(block, dtype=np.float32, order="C", copy=True if normalize else None)
+    if normalize:
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        np.divide(block, norms, out=block, where=norms > 0)
+    return block
+
+
+def _batches(n, batch_size):
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+# --------------------------------------------------------------------------
+# Threads
+# --------------------------------------------------------------------------
+@contextmanager
+def faiss_threads(n_jobs):
+    """Set FAISS's OpenMP thread count for the block, then restore it.
+
+    ``None`` keeps FAISS's current setting; ``-1`` means all cores, ``-2`` all
+    but one, and so on, as in joblib.
+    """
+    previous = faiss.omp_get_max_threads()
+    if n_jobs is None:
+        yield
+        return
+    n_threads = n_jobs if n_jobs > 0 else max(1, faiss.omp_get_num_procs() + 1 + n_jobs)
+    faiss.omp_set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------
+# Building and searching
+# --------------------------------------------------------------------------
+def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
+                ef_construction, batch_size, seed, name):
+    """Build, train and fill the index `description` from X.
+
+    X is any 2-D array or sparse matrix; it is read in batches of
+    `batch_size` rows, never converted as a whole. Returns the index and its
+    `SearchParameters`: `nprobe` and `ef_search` default from the data size
+    when None. `name` is what the user called the index, for messages.
+    """
+    n_samples, n_features = X.shape
+    m = METRICS[metric]
+    index = _new_index(description, n_features, metric, name=name)
+
+    ivf = _extract_ivf(index)
+    hnsw = _extract_hnsw(index)
+    params = SearchParameters(
+        nlist=int(ivf.nlist) if ivf is not None else None,
+        nprobe=(nprobe if nprobe is not None else default_nprobe(ivf.nlist))
+        if ivf is not None else None,
+        ef_search=(ef_search if ef_search is not None
+                   else default_ef_search(n_samples, n_neighbors))
+        if hnsw is not None else None,
+    )
+    if ivf is not None:
+        _check_ivf(params, n_samples)
+        ivf.cp.seed = int(seed)
+        ivf.cp.min_points_per_centroid = 1  # the size check is ours, see default_nlist
+    if hnsw is not None:
+        hnsw.efConstruction = int(ef_construction)
+
+    if not index.is_trained:
+        n_train = n_samples
+        if ivf is not None:
+            n_train = min(n_samples, _MAX_POINTS_PER_CENTROID * params.nlist)
+        rows = slice(None)
+        if n_train < n_samples:
+            rng = np.random.default_rng(seed)
+            rows = np.sort(rng.choice(n_samples, size=n_train, replace=False))
+        try:
+            index.train(as_float32_rows(X, rows, m.normalize))
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[-1]
+            msg = (
+                f"FAISS could not train index_type={name!r} on {n_samples} samples "
+                f"with {n_features} features (FAISS said: {reason}). Use fewer "
+                "clusters or codes, more data, or index_type='flat'."
+            )
+            raise ValueError(msg) from None
+    for rows in _batches(n_samples, batch_size):
+        index.add(as_float32_rows(X, rows, m.normalize))
+    set_search_parameters(index, params)
+    return index, params
+
+
+def _check_ivf(params, n_samples):
+    if params.nlist > n_samples:
+        msg = (
+            f"The IVF index has nlist={params.nlist} lists but only {n_samples} "
+            "samples to train them. Set nlist <= n_samples (or leave nlist=None "
+            "to choose it from the data size)."
+        )
+        raise ValueError(msg)
+    if params.nprobe > params.nlist:
+        msg = (
+            f"nprobe={params.nprobe} is larger than the number of IVF lists "
+            f"(nlist_={params.nlist}). Set nprobe <= nlist."
+        )
+        raise ValueError(msg)
+
+
+def _extract_ivf(index):
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
+
+
+def _extract_hnsw(index):
+    index = faiss.downcast_index(index)
+    return getattr(index, "hnsw", None)
+
+
+def set_search_parameters(index, params):
+    """Apply nprobe / efSearch, including after deserialisation."""
+    ivf = _extract_ivf(index)
+    if ivf is not None and params.nprobe is not None:
+        ivf.nprobe = int(params.nprobe)
+    hnsw = _extract_hnsw(index)
+    if hnsw is not None and params.ef_search is not None:
+        hnsw.efSearch = int(params.ef_search)
+
+
+@contextmanager
+def _exhaustive(index, n_neighbors, attempt):
+    """Temporarily widen the search so that every list / more of the graph is visited."""
+    ivf = _extract_ivf(index)
+    hnsw = _extract_hnsw(index)
+    saved = (ivf.nprobe if ivf is not None else None, hnsw.efSearch if hnsw is not None else None)
+    if ivf is not None:
+        ivf.nprobe = int(ivf.nlist)
+    if hnsw is not None:
+        hnsw.efSearch = int(max(hnsw.efSearch, n_neighbors) * 4**attempt)
+    try:
+        yield
+    finally:
+        if ivf is not None:
+            ivf.nprobe = saved[0]
+        if hnsw is not None:
+            hnsw.efSearch = saved[1]
+
+
+def search(index, X, n_neighbors, *, metric, batch_size, rows=None):
+    """k-nearest-neighbour search of the rows of X, in batches.
+
+    Returns ``(dist, ind)``: float64 distances in scikit-learn's convention,
+    sorted ascending, and int64 indices. Rows where the index returned fewer
+    than `n_neighbors` results (FAISS's ``-1`` placeholders, possible with
+    IVF and HNSW) are searched again with a widened search (every IVF list,
+    a larger HNSW beam); if results are still missing a RuntimeError says so.
+    """
+    m = METRICS[metric]
+    rows = np.arange(X.shape[0]) if rows is None else rows
+    n_queries = len(rows)
+    dist = np.empty((n_queries, n_neighbors), dtype=np.float64)
+    ind = np.empty((n_queries, n_neighbors), dtype=np.int64)
+    for out in _batches(n_queries, batch_size):
+        query = as_float32_rows(X, rows[out], m.normalize)
+        d, i = index.search(query, n_neighbors)
+        missing = np.flatnonzero((i < 0).any(axis=1))
+        for attempt in range(1, 4):
+            if missing.size == 0:
+                break
+            with _exhaustive(index, n_neighbors, attempt):
+                d[missing], i[missing] = index.search(query[missing], n_neighbors)
+            missing = missing[(i[missing] < 0).any(axis=1)]
+        if missing.size:
+            msg = (
+                f"The FAISS index returned fewer than {n_neighbors} neighbours for "
+                f"{missing.size} queries even with an exhaustive search. Use "
+                "index_type='flat' or an index that stores every vector."
+            )
+            raise RuntimeError(msg)
+        dist[out] = m.to_distance(d)
+        ind[out] = i
+    return dist, ind
+
+
+# --------------------------------------------------------------------------
+# Serialisation
+# --------------------------------------------------------------------------
+def serialize(index):
+    return faiss.serialize_index(index)
+
+
+def deserialize(blob, params):
+    index = faiss.deserialize_index(np.asarray(blob, dtype=np.uint8))
+    set_search_parameters(index, params)
+    return index

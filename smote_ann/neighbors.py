@@ -1,0 +1,373 @@
+"""FaissNN: scikit-learn's nearest-neighbours API on a FAISS index."""
+
+# License: BSD-3-Clause
+
+import numbers
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _faiss
+
+
+class FaissNN(BaseEstimator):
+    """Unsupervised nearest neighbours backed by a FAISS index.
+
+    A drop-in for :class:`sklearn.neighbors.NearestNeighbors` wherever only
+    :meth:`kneighbors` and :meth:`kneighbors_graph` are used (for instance the
+    ``k_neighbors`` slot of imbalanced-learn's and smote_ann's samplers), that
+    searches exactly with a flat index or approximately with an IVF or HNSW
+    index, or with any FAISS ``index_factory`` string.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Number of neighbours returned by :meth:`kneighbors` by default.
+
+    index_type : {"flat", "ivf", "hnsw"} or str, default="flat"
+        The FAISS index:
+
+        - ``"flat"``: exact brute-force search (same neighbours as
+          ``NearestNeighbors(algorithm="brute")`` up to float32 round-off);
+        - ``"ivf"``: inverted lists over k-means cells (``IVF{nlist},Flat``),
+          approximate; see `nlist` and `nprobe`;
+        - ``"hnsw"``: a hierarchical navigable small-world graph
+          (``HNSW{hnsw_m},Flat``), approximate; see `hnsw_m`,
+          `ef_construction` and `ef_search`;
+        - any other string is passed to ``faiss.index_factory``, for example
+          ``"IVF256,PQ16"`` or ``"HNSW32,SQ8"``.
+
+    metric : {"euclidean", "sqeuclidean", "cosine"}, default="euclidean"
+        Distance returned by :meth:`kneighbors`. ``"euclidean"`` distances are
+        true (not squared) distances; ``"cosine"`` is ``1 - cos(x, y)``,
+        searched as an inner product on unit-normalised copies of the rows.
+
+    nlist : int, default=None
+        Number of IVF lists when ``index_type="ivf"``. None chooses about
+        ``sqrt(n_samples)``, with at least 39 training samples per list.
+        Ignored by the other index types (a factory string carries its own).
+
+    nprobe : int, default=None
+        Number of IVF lists visited per query. Larger `nprobe` visits more
+        lists: higher recall, slower queries. None chooses 1/8 of the lists
+        (1/16 above 256 lists), at least 8. Must not exceed the number of lists.
+
+    hnsw_m : int, default=32
+        Number of graph links per vector for ``index_type="hnsw"``: more links
+        give higher recall and a larger, slower-to-build index.
+
+    ef_construction : int, default=40
+        Beam width while building an HNSW graph: larger is slower to build and
+        gives a better graph.
+
+    ef_search : int, default=None
+        Beam width of an HNSW search: larger gives higher recall, slower
+        queries. None chooses ``max(2 * n_neighbors, 16 * ceil(log10(n)))``.
+
+    batch_size : int, default=8192
+        Number of rows converted to float32 and searched at once; bounds the
+        memory used by queries (and by adding vectors in :meth:`fit`).
+
+    n_jobs : int, default=None
+        Number of FAISS (OpenMP) threads used by :meth:`fit` and the queries.
+        None keeps FAISS's current setting (all cores unless changed), -1 means
+        all cores. The previous global setting is restored after each call.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the k-means clustering of IVF indexes and the choice of its
+        training sample. Pass an int for reproducible indexes.
+
+    Attributes
+    ----------
+    index_ : faiss.Index
+        The fitted FAISS index.
+
+    index_description_ : str
+        The FAISS factory string that was built, e.g. ``"IVF316,Flat"``.
+
+    nlist_ : int or None
+        Number of IVF lists of the index, None if it has none.
+
+    nprobe_ : int or None
+        Number of IVF lists visited per query, None if the index has none.
+
+    ef_search_ : int or None
+        HNSW search beam width, None if the index is not an HNSW graph.
+
+    effective_metric_ : str
+        The distance metric used.
+
+    n_samples_fit_ : int
+        Number of samples in the fitted data.
+
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :meth:`fit`. Defined only when `X` has
+        feature names that are all strings.
+
+    See Also
+    --------
+    sklearn.neighbors.NearestNeighbors : Exact neighbours in scikit-learn.
+    smote_ann.SMOTE : The oversampler this estimator was written for.
+
+    Notes
+    -----
+    FAISS computes in float32, so distances agree with a float64 exact search
+    to float32 precision and near-ties may come in another order.
+
+    ``kneighbors(X=None)`` excludes each training point from its own
+    neighbours by index, as scikit-learn does. When a point is not among its
+    own ``n_neighbors + 1`` results (more duplicates than neighbours, or an
+    approximate index that missed it), the farthest result is dropped;
+    scikit-learn drops the nearest, which with exact search is an equally
+    distant duplicate.
+
+    Approximate indexes may return fewer than ``n_neighbors`` results for some
+    queries; those queries are repeated with a widened search (all IVF lists, a
+    larger HNSW beam), so the result never contains FAISS's ``-1``
+    placeholders. If results are still missing a RuntimeError is raised.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from smote_ann import FaissNN
+    >>> X = np.array([[0.0], [1.0], [3.0], [6.0]])
+    >>> nn = FaissNN(n_neighbors=2).fit(X)
+    >>> dist, ind = nn.kneighbors([[0.9]])
+    >>> ind
+    array([[1, 0]])
+    >>> nn.kneighbors(return_distance=False)
+    array([[1, 2],
+           [0, 2],
+           [1, 0],
+           [2, 1]])
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "index_type": [StrOptions({"flat", "ivf", "hnsw"}), str],
+        "metric": [StrOptions(set(_faiss.METRICS))],
+        "nlist": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "nprobe": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "hnsw_m": [Interval(numbers.Integral, 2, None, closed="left")],
+        "ef_construction": [Interval(numbers.Integral, 1, None, closed="left")],
+        "ef_search": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_jobs": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(numbers.Integral, None, -1, closed="right"),
+            None,
+        ],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_neighbors=5,
+        *,
+        index_type="flat",
+        metric="euclidean",
+        nlist=None,
+        nprobe=None,
+        hnsw_m=32,
+        ef_construction=40,
+        ef_search=None,
+        batch_size=8192,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.n_neighbors = n_neighbors
+        self.index_type = index_type
+        self.metric = metric
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Build the FAISS index on X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. float64 and float32 are accepted (FAISS searches in
+            float32); sparse input is densified batch by batch.
+
+        y : None
+            Ignored, present for API consistency.
+
+        Returns
+        -------
+        self : FaissNN
+            The fitted estimator.
+        """
+        self._validate_params()
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
+        n_samples, n_features = X.shape
+        if self.index_type not in _faiss.INDEX_BUILDERS:
+            _faiss.check_factory_string(self.index_type, n_features, self.metric)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        description = _faiss.index_description(
+            self.index_type, n_samples, {"nlist": self.nlist, "hnsw_m": self.hnsw_m}
+        )
+        with _faiss.faiss_threads(self.n_jobs):
+            index, params = _faiss.build_index(
+                X,
+                description,
+                metric=self.metric,
+                n_neighbors=self.n_neighbors,
+                nprobe=self.nprobe,
+                ef_search=self.ef_search,
+                ef_construction=self.ef_construction,
+                batch_size=self.batch_size,
+                seed=seed,
+                name=self.index_type,
+            )
+        self.index_ = index
+        self.index_description_ = description
+        self.nlist_ = params.nlist
+        self.nprobe_ = params.nprobe
+        self.ef_search_ = params.ef_search
+        self.effective_metric_ = self.metric
+        self.n_samples_fit_ = n_samples
+        self._fit_X = X
+        return self
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        """Find the k nearest neighbours of each query point.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            The query points. If None, the neighbours of each training point
+            are returned, the point itself excluded.
+
+        n_neighbors : int, default=None
+            Number of neighbours per query; defaults to the constructor's.
+
+        return_distance : bool, default=True
+            Whether to return the distances.
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries, n_neighbors)
+            Distances to the neighbours, ascending; only if
+            ``return_distance=True``.
+
+        neigh_ind : ndarray of shape (n_queries, n_neighbors)
+            Indices of the neighbours in the fitted data.
+        """
+        check_is_fitted(self)
+        if n_neighbors is None:
+            n_neighbors = self.n_neighbors
+        elif not isinstance(n_neighbors, numbers.Integral) or isinstance(n_neighbors, bool):
+            raise TypeError(
+                f"n_neighbors must be an int; got {n_neighbors!r} of type "
+                f"{type(n_neighbors).__name__}."
+            )
+        elif n_neighbors <= 0:
+            raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
+
+        query_is_train = X is None
+        if query_is_train:
+            X = self._fit_X
+            n_search = n_neighbors + 1
+        else:
+            X = validate_data(
+                self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
+            )
+            n_search = n_neighbors
+        if n_search > self.n_samples_fit_:
+            inequality = "n_neighbors < n_samples_fit" if query_is_train else "n_neighbors <= n_samples_fit"
+            raise ValueError(
+                f"Expected {inequality}, but n_neighbors = {n_neighbors}, "
+                f"n_samples_fit = {self.n_samples_fit_}, n_samples = {X.shape[0]}. "
+                "Ask for fewer neighbours or fit on more samples."
+            )
+
+        with _faiss.faiss_threads(self.n_jobs):
+            dist, ind = _faiss.search(
+                self.index_, X, n_search, metric=self.metric, batch_size=self.batch_size
+            )
+        if query_is_train:
+            dist, ind = _exclude_self(dist, ind)
+        return (dist, ind) if return_distance else ind
+
+    def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
+        """Compute the (weighted) graph of k-neighbours of the points in X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            The query points. If None, the graph of the training points, each
+            point excluded from its own neighbours.
+
+        n_neighbors : int, default=None
+            Number of neighbours per query; defaults to the constructor's.
+
+        mode : {"connectivity", "distance"}, default="connectivity"
+            ``"connectivity"`` puts ones on the edges, ``"distance"`` the
+            distances.
+
+        Returns
+        -------
+        A : sparse matrix of shape (n_queries, n_samples_fit_)
+            CSR matrix where ``A[i, j]`` is the weight of the edge from query
+            ``i`` to fitted point ``j``.
+        """
+        check_is_fitted(self)
+        if mode not in ("connectivity", "distance"):
+            raise ValueError(
+                'Unsupported mode, must be one of "connectivity", '
+                f'or "distance" but got "{mode}" instead'
+            )
+        if n_neighbors is None:
+            n_neighbors = self.n_neighbors
+        dist, ind = self.kneighbors(X, n_neighbors, return_distance=True)
+        n_queries = ind.shape[0]
+        data = np.ones(ind.size) if mode == "connectivity" else dist.ravel()
+        indptr = np.arange(0, ind.size + 1, n_neighbors)
+        return csr_matrix((data, ind.ravel(), indptr), shape=(n_queries, self.n_samples_fit_))
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "index_" in state:
+            state["index_"] = _faiss.serialize(state["index_"])
+        return state
+
+    def __setstate__(self, state):
+        if "index_" in state:
+            params = _faiss.SearchParameters(
+                state["nlist_"], state["nprobe_"], state["ef_search_"]
+            )
+            state["index_"] = _faiss.deserialize(state["index_"], params)
+        self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _exclude_self(dist, ind):
+    """Drop each query's own index from its row (k+1 -> k columns).
+
+    Row i of a query of the training set is training point i. Where i is not
+    among the results, the last (farthest) column is dropped instead.
+    """
+    n_queries, n_cols = ind.shape
+    keep = ind != np.arange(n_queries)[:, None]
+    absent = keep.all(axis=1)
+    keep[absent, -1] = False
+    shape = (n_queries, n_cols - 1)
+    return dist[keep].reshape(shape), ind[keep].reshape(shape)
