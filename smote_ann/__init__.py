@@ -9,7 +9,8 @@ SMOTE
 """
 
 from .neighbors import FaissNN
+from .over_sampling import SMOTE
 
 __version__ = "0.1.0"
 
-__all__ = ["FaissNN", "__version__"]
+__all__ = ["FaissNN", "SMOTE", "__version__"]

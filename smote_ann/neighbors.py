@@ -300,7 +300,7 @@ class FaissNN(BaseEstimator):
                 self.index_, X, n_search, metric=self.metric, batch_size=self.batch_size
             )
         if query_is_train:
-            dist, ind = _exclude_self(dist, ind)
+            dist, ind = _exclude_self(ind, dist)
         return (dist, ind) if return_distance else ind
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
@@ -359,15 +359,21 @@ class FaissNN(BaseEstimator):
         return tags
 
 
-def _exclude_self(dist, ind):
-    """Drop each query's own index from its row (k+1 -> k columns).
+def _exclude_self(ind, dist=None, self_rows=None):
+    """Drop each query's own index from its row of results (k+1 -> k columns).
 
-    Row i of a query of the training set is training point i. Where i is not
-    among the results, the last (farthest) column is dropped instead.
+    Query ``i`` is fitted point ``self_rows[i]`` (default ``i``). Where that
+    index is not among the results (more duplicates than neighbours, or an
+    approximate index that missed it), the last (farthest) column is dropped
+    instead. Returns ``ind`` or ``(dist, ind)`` when `dist` is given.
     """
     n_queries, n_cols = ind.shape
-    keep = ind != np.arange(n_queries)[:, None]
+    if self_rows is None:
+        self_rows = np.arange(n_queries)
+    keep = ind != np.asarray(self_rows)[:, np.newaxis]
     absent = keep.all(axis=1)
     keep[absent, -1] = False
     shape = (n_queries, n_cols - 1)
+    if dist is None:
+        return ind[keep].reshape(shape)
     return dist[keep].reshape(shape), ind[keep].reshape(shape)
