@@ -7,7 +7,8 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.preprocessing import label_binarize
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import validate_data
 
 
@@ -20,36 +21,77 @@ class OutputFormatter:
     """Give resampled arrays the container type of the input (imbalanced-learn's rule).
 
     A DataFrame X comes back as a DataFrame with the same columns and dtypes,
-    a Series y as a Series with the same name and dtype.
+    a Series or DataFrame y as the same with the same name(s) and dtype, a list
+    as a list, and a one-vs-all encoded y in the same encoding.
     """
 
     def __init__(self, X, y):
-        self.x_frame = _pandas_type(X, "DataFrame")
-        self.columns = X.columns if self.x_frame else None
-        self.x_dtypes = X.dtypes if self.x_frame else None
-        self.y_series = _pandas_type(y, "Series")
-        self.y_name = y.name if self.y_series else None
-        self.y_dtype = y.dtype if self.y_series else None
+        self.x_kind = _kind(X)
+        self.columns = X.columns if self.x_kind == "DataFrame" else None
+        self.x_dtypes = X.dtypes if self.x_kind == "DataFrame" else None
+        self.y_kind = _kind(y)
+        self.y_name = getattr(y, "name", None)
+        self.y_columns = y.columns if self.y_kind == "DataFrame" else None
+        self.y_dtype = getattr(y, "dtype", None) if self.y_kind == "Series" else None
+        self.ova_classes = None  # set by check_sampler_input for one-vs-all y
 
     def __call__(self, X_res, y_res):
-        if self.x_frame:
+        if self.ova_classes is not None:
+            y_res = label_binarize(y_res, classes=self.ova_classes)
+        if self.x_kind == "DataFrame":
             import pandas as pd
 
-            X_res = pd.DataFrame(X_res, columns=self.columns).astype(self.x_dtypes, copy=False)
-        if self.y_series:
+            X_res = pd.DataFrame(X_res, columns=self.columns).astype(self.x_dtypes)
+        elif self.x_kind == "list":
+            X_res = X_res.tolist()
+        if self.y_kind in ("Series", "DataFrame"):
             import pandas as pd
 
-            y_res = pd.Series(y_res, name=self.y_name, dtype=self.y_dtype)
-            if self.x_frame:
+            if self.y_kind == "Series":
+                y_res = pd.Series(y_res, name=self.y_name, dtype=self.y_dtype)
+            else:
+                y_res = pd.DataFrame(np.reshape(y_res, (len(y_res), -1)), columns=self.y_columns)
+            if self.x_kind == "DataFrame":
                 y_res.index = X_res.index
+        elif self.y_kind == "list":
+            y_res = y_res.tolist()
         return X_res, y_res
 
 
-def check_sampler_input(estimator, X, y):
-    """Validate X and y for a sampler; X keeps a float dtype, y is 1-D."""
+def _kind(obj):
+    if isinstance(obj, list):
+        return "list"
+    for name in ("DataFrame", "Series"):
+        if _pandas_type(obj, name):
+            return name
+    return "array"
+
+
+def check_sampler_input(estimator, X, y, formatter=None):
+    """Validate X and y for a sampler; X keeps a float dtype, y becomes 1-D.
+
+    A one-vs-all encoded y (one 1 per row) is decoded as imbalanced-learn
+    does, and `formatter` told to encode the output back.
+    """
     if y is None:
         msg = f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         raise ValueError(msg)
+    if _pandas_type(X, "DataFrame") and any(
+        getattr(dtype, "name", "").startswith("Sparse") for dtype in X.dtypes
+    ):
+        X = X.sparse.to_dense()
+    y_array = np.asarray(y)
+    if y_array.ndim == 2 and y_array.shape[1] > 1:
+        if type_of_target(y_array) != "multilabel-indicator" or np.any(y_array.sum(axis=1) != 1):
+            msg = (
+                f"y has shape {y_array.shape}: multilabel and multioutput targets "
+                "are not supported. Pass a 1-D array of class labels (or a one-vs-all "
+                "encoding with exactly one 1 per row)."
+            )
+            raise ValueError(msg)
+        if formatter is not None:
+            formatter.ova_classes = np.arange(y_array.shape[1])
+        y = y_array.argmax(axis=1)
     X, y = validate_data(
         estimator,
         X,

@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._generation import ClassPlan, compact, entropy_from, iter_resampled
 from ._sampling_strategy import resolve_sampling_strategy
 from ._sinks import to_arrays
+from ._tags import sampler_tags
 from ._validation import (
     OutputFormatter,
     check_class_size,
@@ -43,7 +44,7 @@ def _exact_neighbors(n_neighbors):
     return FaissNN(n_neighbors=n_neighbors, index_type="flat")
 
 
-class BaseOverSampler(BaseEstimator):
+class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator):
     """Shared machinery of the SMOTE family: validation, strategy, engine, sinks.
 
     Subclasses implement `_make_plans`, the policy: which rows of each class
@@ -111,11 +112,11 @@ class BaseOverSampler(BaseEstimator):
             The labels of `X_resampled`.
         """
         formatter = OutputFormatter(X, y)
-        r = self._resample(X, y)
+        r = self._resample(X, y, formatter)
         X_res, y_res = to_arrays(r.blocks, r.n_rows, r.n_features, r.dtype, r.y_dtype)
         return formatter(X_res, y_res)
 
-    def _resample(self, X, y):
+    def _resample(self, X, y, formatter=None):
         """Validate, plan, and return the resampling as lazy blocks.
 
         The random draws depend on `random_state` and on the position of each
@@ -123,7 +124,7 @@ class BaseOverSampler(BaseEstimator):
         the same blocks, so they all hold the same rows in the same order.
         """
         self._validate_params()
-        X, y = check_sampler_input(self, X, y)
+        X, y = check_sampler_input(self, X, y, formatter)
         self.sampling_strategy_ = resolve_sampling_strategy(self.sampling_strategy, y)
         entropy = entropy_from(check_random_state(self.random_state))
         plans = self._make_plans(X, y, np.unique(y))
@@ -145,7 +146,7 @@ class BaseOverSampler(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.input_tags.sparse = False
-        return tags
+        return sampler_tags(tags)
 
 
 def _neighbors_within(nn, X_fit, X_query, self_rows=None):
