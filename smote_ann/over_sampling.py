@@ -268,10 +268,10 @@ class SMOTE(BaseOverSampler):
     >>> from smote_ann import SMOTE
     >>> X, y = make_classification(n_samples=1000, weights=[0.9], random_state=0)
     >>> sorted(Counter(y).items())
-    [(np.int64(0), 897), (np.int64(1), 103)]
+    [(np.int64(0), 898), (np.int64(1), 102)]
     >>> X_res, y_res = SMOTE(random_state=0).fit_resample(X, y)
     >>> sorted(Counter(y_res).items())
-    [(np.int64(0), 897), (np.int64(1), 897)]
+    [(np.int64(0), 898), (np.int64(1), 898)]
     """
 
     _parameter_constraints: dict = {
