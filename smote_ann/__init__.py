@@ -6,11 +6,14 @@ FaissNN
     scikit-learn nearest-neighbour estimator backed by a FAISS index.
 SMOTE
     imbalanced-learn's SMOTE with chunked, deterministic, parallel generation.
+BorderlineSMOTE, ADASYN
+    imbalanced-learn's SMOTE variants that weigh samples by their neighbours
+    in the whole dataset, on the same engine.
 """
 
 from .neighbors import FaissNN
-from .over_sampling import SMOTE
+from .over_sampling import ADASYN, SMOTE, BorderlineSMOTE
 
 __version__ = "0.1.0"
 
-__all__ = ["FaissNN", "SMOTE", "__version__"]
+__all__ = ["ADASYN", "BorderlineSMOTE", "FaissNN", "SMOTE", "__version__"]

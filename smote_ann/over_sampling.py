@@ -1,8 +1,11 @@
-"""SMOTE on the chunked, deterministic generation engine."""
+"""SMOTE and its variants (Borderline-SMOTE, ADASYN) on the chunked, deterministic engine."""
 
 # License: BSD-3-Clause
 
 import numbers
+import os
+import sys
+import warnings
 from abc import abstractmethod
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -157,6 +160,11 @@ def _neighbors_within(nn, X_fit, X_query, self_rows=None):
     with duplicated rows or an approximate index it often is not.
     """
     nn.fit(X_fit)
+    return _kneighbors_excluding_self(nn, X_query, self_rows)
+
+
+def _kneighbors_excluding_self(nn, X_query, self_rows=None):
+    """Neighbours of X_query from the fitted `nn`, own index removed (see `_neighbors_within`)."""
     ind = np.asarray(nn.kneighbors(X_query, return_distance=False))
     if ind.shape[1] < 2:
         msg = (
@@ -307,3 +315,457 @@ class SMOTE(BaseOverSampler):
             class_key = int(np.searchsorted(classes, label))
             plans.append(ClassPlan(label, class_key, n_samples, rows, rows[neighbors]))
         return plans
+
+
+# ---------------------------------------------------------------------------
+# Policies that look at the whole dataset: Borderline-SMOTE and ADASYN
+# ---------------------------------------------------------------------------
+def _warn_at_caller(message, category=UserWarning):
+    """Warn with the stack level of the first caller outside smote_ann.
+
+    The call may come through `fit_resample`, a streaming writer or the
+    command line; the warning then points at the user's line in every case.
+    """
+    package_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, stacklevel = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package_dir):
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    warnings.warn(message, category, stacklevel=stacklevel)
+
+
+def _check_dataset_size(n_samples, nn, name, value):
+    """Raise if X has fewer rows than a whole-dataset neighbours search needs."""
+    n_needed = getattr(nn, "n_neighbors", None)
+    if n_needed is None or n_samples >= n_needed:
+        return
+    if isinstance(value, numbers.Integral):
+        what = f"{name}={value} needs at least {n_needed} (the sample itself plus {value} neighbours)"
+        fix = f"Set {name} <= {n_samples - 1}"
+    else:
+        what = f"{name} has n_neighbors={n_needed}, which needs at least {n_needed}"
+        fix = f"Set its n_neighbors <= {n_samples}"
+    msg = f"X has {n_samples} samples but {what}. {fix}."
+    raise ValueError(msg)
+
+
+def _other_class_neighbors(nn, name, value, X, y, labels):
+    """For each class in `labels`: its rows and, per row, how many of its
+    neighbours in the whole dataset belong to another class.
+
+    `nn` is fitted once on all of X; each row's own index is removed from its
+    neighbours by index. Returns ``{label: (rows, n_other)}`` and the number
+    of neighbours per row.
+    """
+    _check_dataset_size(X.shape[0], nn, name, value)
+    nn.fit(X)
+    result, n_neighbors = {}, None
+    for label in labels:
+        rows = np.flatnonzero(y == label)
+        neighbors = _kneighbors_excluding_self(nn, X[rows], self_rows=rows)
+        n_neighbors = neighbors.shape[1]
+        result[label] = rows, np.sum(y[neighbors] != label, axis=1)
+    return result, n_neighbors
+
+
+class BorderlineSMOTE(BaseOverSampler):
+    """Borderline-SMOTE: SMOTE from the samples on the class border only.
+
+    Same parameters and output semantics as
+    :class:`imblearn.over_sampling.BorderlineSMOTE`, on the chunked,
+    deterministic engine of :class:`SMOTE`, with FAISS nearest neighbours by
+    default.
+
+    A sample of the class being oversampled is *in danger* when at least
+    half, but not all, of its `m_neighbors` nearest neighbours in the whole
+    dataset belong to other classes (one-vs-rest). Only samples in danger
+    serve as bases; samples with no neighbour of another class ("safe") or
+    only such neighbours ("noise") do not. Each synthetic row is
+    ``x + u * (x_nn - x)`` with ``u ~ U[0, 1)`` and ``x_nn`` drawn as follows:
+
+    - ``kind="borderline-1"``: among the `k_neighbors` nearest neighbours of
+      ``x`` within its class;
+    - ``kind="borderline-2"``: among its `k_neighbors` nearest neighbours in
+      the whole dataset; when ``x_nn`` belongs to another class the step is
+      further multiplied by ``v ~ U[0, 0.5)``, so the synthetic row stays in
+      the half of the segment nearer to ``x``.
+
+    Parameters
+    ----------
+    sampling_strategy : float, str, dict or callable, default="auto"
+        How many samples each class should have after resampling, resolved
+        exactly as imbalanced-learn resolves it for over-samplers (see
+        :class:`SMOTE`).
+
+    random_state : int, RandomState instance or None, default=None
+        Controls the draws of bases, neighbours and steps. The same int gives
+        the same output whatever `n_jobs`, `chunk_size` and joblib backend.
+
+    k_neighbors : int or object, default=5
+        The neighbours toward which synthetic samples are drawn:
+
+        - an int ``k``: an exact :class:`~smote_ann.FaissNN` with
+          ``n_neighbors=k + 1`` (the sample itself plus ``k`` neighbours);
+        - an object with ``kneighbors`` and ``kneighbors_graph`` (a
+          :class:`~smote_ann.FaissNN` with an approximate index,
+          :class:`sklearn.neighbors.NearestNeighbors`, ...). It is cloned,
+          never modified, and as in imbalanced-learn its ``n_neighbors``
+          counts the sample itself.
+
+    m_neighbors : int or object, default=10
+        The neighbours in the whole dataset that decide whether a sample is
+        in danger; an int or an object, as for `k_neighbors`. This is the
+        expensive search (every sample of the class against all samples),
+        where an approximate :class:`~smote_ann.FaissNN` (``index_type="ivf"``
+        or ``"hnsw"``) pays most.
+
+    kind : {"borderline-1", "borderline-2"}, default="borderline-1"
+        Whether synthetic samples are drawn toward neighbours of the same
+        class only (``"borderline-1"``) or toward neighbours of any class,
+        with shortened steps toward other classes (``"borderline-2"``).
+
+    n_jobs : int, default=None
+        Number of joblib workers generating the synthetic rows (threads by
+        default; follows ``joblib.parallel_config``). None means 1 unless in a
+        ``joblib.parallel_config`` context; -1 means all processors. The
+        neighbour searches use FAISS's own threads.
+
+    chunk_size : int, default=32768
+        Number of synthetic rows generated per task. Working memory beyond
+        the input and the output is a few chunks of ``chunk_size x n_features``.
+        Does not change the output.
+
+    Attributes
+    ----------
+    sampling_strategy_ : dict
+        ``{class: number of samples to add}`` for each class oversampled, as
+        requested. A class without samples in danger gets none (see Notes).
+
+    nn_k_ : estimator object
+        The neighbours estimator built from `k_neighbors`, fitted on the last
+        class oversampled (``"borderline-1"``) or on all of X
+        (``"borderline-2"``).
+
+    nn_m_ : estimator object
+        The neighbours estimator built from `m_neighbors`, fitted on all of X.
+
+    in_danger_indices_ : dict of ndarray
+        ``{class: indices}``: the rows of X in danger, which served as bases,
+        for each class that had some. Also available under imbalanced-learn's
+        name ``in_danger_indices``.
+
+    n_features_in_ : int
+        Number of features seen during :meth:`fit_resample`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :meth:`fit_resample`. Defined only when
+        `X` has feature names that are all strings.
+
+    See Also
+    --------
+    imblearn.over_sampling.BorderlineSMOTE : The reference implementation.
+    SMOTE : Oversample from every sample of the class.
+    ADASYN : Oversample each sample in proportion to its neighbours of other
+        classes.
+
+    Notes
+    -----
+    When no sample of a class is in danger (all are safe or noise),
+    imbalanced-learn silently generates nothing for that class. This class
+    does the same, so class counts stay equal to imbalanced-learn's, but
+    emits one ``UserWarning`` per call naming the classes left as they were.
+    Use :class:`SMOTE` for such classes.
+
+    The sample's own index is removed from its neighbour lists wherever it
+    appears (imbalanced-learn drops column 0, which with duplicated rows can
+    be a duplicate, possibly of another class). Multiclass data is handled
+    one-vs-rest, as in imbalanced-learn.
+
+    References
+    ----------
+    .. [1] H. Han, W.-Y. Wang, B.-H. Mao, "Borderline-SMOTE: a new
+       over-sampling method in imbalanced data sets learning", Advances in
+       Intelligent Computing (ICIC 2005), LNCS 3644, 878-887, 2005.
+
+    Examples
+    --------
+    >>> from collections import Counter
+    >>> from sklearn.datasets import make_classification
+    >>> from smote_ann import BorderlineSMOTE
+    >>> X, y = make_classification(n_samples=1000, weights=[0.9], flip_y=0.05,
+    ...                            random_state=0)
+    >>> sorted(Counter(y).items())
+    [(np.int64(0), 877), (np.int64(1), 123)]
+    >>> sampler = BorderlineSMOTE(random_state=0)
+    >>> X_res, y_res = sampler.fit_resample(X, y)
+    >>> sorted(Counter(y_res).items())
+    [(np.int64(0), 877), (np.int64(1), 877)]
+    >>> int(sampler.in_danger_indices_[1].size)
+    77
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverSampler._parameter_constraints,
+        "k_neighbors": _NEIGHBORS_CONSTRAINT,
+        "m_neighbors": _NEIGHBORS_CONSTRAINT,
+        "kind": [StrOptions({"borderline-1", "borderline-2"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy="auto",
+        random_state=None,
+        k_neighbors=5,
+        m_neighbors=10,
+        kind="borderline-1",
+        n_jobs=None,
+        chunk_size=32768,
+    ):
+        self.sampling_strategy = sampling_strategy
+        self.random_state = random_state
+        self.k_neighbors = k_neighbors
+        self.m_neighbors = m_neighbors
+        self.kind = kind
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+
+    @property
+    def in_danger_indices(self):
+        """imbalanced-learn's name for `in_danger_indices_`."""
+        return self.in_danger_indices_
+
+    def _make_plans(self, X, y, classes):
+        self.nn_m_ = check_neighbors_object("m_neighbors", self.m_neighbors, 1, _exact_neighbors)
+        self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors)
+        self.in_danger_indices_ = {}
+        targets = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
+        if not targets:
+            return []
+        whole_dataset = self.kind == "borderline-2"
+        if whole_dataset:
+            _check_dataset_size(X.shape[0], self.nn_k_, "k_neighbors", self.k_neighbors)
+        else:
+            for label in targets:
+                n_class = int(np.count_nonzero(y == label))
+                check_class_size(label, n_class, self.nn_k_, "k_neighbors", self.k_neighbors)
+        other, m = _other_class_neighbors(
+            self.nn_m_, "m_neighbors", self.m_neighbors, X, y, targets
+        )
+        if whole_dataset:
+            self.nn_k_.fit(X)
+        plans, no_danger = [], []
+        for label, n_samples in targets.items():
+            rows, n_other = other[label]
+            # imbalanced-learn's rule: in danger when m/2 <= n_other < m.
+            in_danger = (n_other >= m / 2) & (n_other < m)
+            bases = rows[in_danger]
+            if bases.size == 0:
+                no_danger.append(label)
+                continue
+            self.in_danger_indices_[label] = bases
+            class_key = int(np.searchsorted(classes, label))
+            if whole_dataset:
+                partners = _kneighbors_excluding_self(self.nn_k_, X[bases], self_rows=bases)
+                foreign = y[partners] != label
+                plans.append(ClassPlan(label, class_key, n_samples, bases, partners, foreign=foreign))
+            else:
+                neighbors = _neighbors_within(
+                    self.nn_k_, X[rows], X[bases], self_rows=np.flatnonzero(in_danger)
+                )
+                plans.append(ClassPlan(label, class_key, n_samples, bases, rows[neighbors]))
+        if no_danger:
+            msg = (
+                f"BorderlineSMOTE found no sample in danger in class(es) {no_danger}: "
+                f"none has at least half, but not all, of its {m} nearest neighbours "
+                "(m_neighbors) in other classes, so no samples were generated for "
+                "them and they keep their size (imbalanced-learn skips them silently). "
+                "Use SMOTE to oversample such classes, or change m_neighbors."
+            )
+            _warn_at_caller(msg)
+        return plans
+
+
+class ADASYN(BaseOverSampler):
+    """ADASYN: adaptive synthetic sampling, more samples where classes mix.
+
+    Same parameters and output semantics as
+    :class:`imblearn.over_sampling.ADASYN`, on the chunked, deterministic
+    engine of :class:`SMOTE`, with FAISS nearest neighbours by default.
+
+    Each sample ``x_i`` of the class being oversampled gets a weight
+    ``r_i``: the share of its `n_neighbors` nearest neighbours in the whole
+    dataset that belong to other classes (one-vs-rest). It then serves as
+    base for ``rint(r_i / sum(r) * n_samples)`` synthetic rows
+    ``x_i + u * (x_nn - x_i)``, with ``x_nn`` drawn among its `n_neighbors`
+    nearest neighbours within its class and ``u ~ U[0, 1)``. Because of the
+    rounding, the number of rows generated may differ slightly from the one
+    `sampling_strategy` asks for, as in imbalanced-learn.
+
+    Parameters
+    ----------
+    sampling_strategy : float, str, dict or callable, default="auto"
+        How many samples each class should have after resampling (before the
+        rounding above), resolved exactly as imbalanced-learn resolves it for
+        over-samplers (see :class:`SMOTE`).
+
+    random_state : int, RandomState instance or None, default=None
+        Controls the draws of neighbours and steps. The same int gives the
+        same output whatever `n_jobs`, `chunk_size` and joblib backend.
+
+    n_neighbors : int or object, default=5
+        The neighbourhood of each sample, used both for the weights (in the
+        whole dataset) and for the partners (within the class):
+
+        - an int ``k``: an exact :class:`~smote_ann.FaissNN` with
+          ``n_neighbors=k + 1`` (the sample itself plus ``k`` neighbours);
+        - an object with ``kneighbors`` and ``kneighbors_graph`` (a
+          :class:`~smote_ann.FaissNN` with an approximate index,
+          :class:`sklearn.neighbors.NearestNeighbors`, ...). It is cloned,
+          never modified, and as in imbalanced-learn its ``n_neighbors``
+          counts the sample itself.
+
+        The whole-dataset search is the expensive one, where an approximate
+        :class:`~smote_ann.FaissNN` pays most.
+
+    n_jobs : int, default=None
+        Number of joblib workers generating the synthetic rows (threads by
+        default; follows ``joblib.parallel_config``). None means 1 unless in a
+        ``joblib.parallel_config`` context; -1 means all processors. The
+        neighbour searches use FAISS's own threads.
+
+    chunk_size : int, default=32768
+        Number of synthetic rows generated per task. Working memory beyond
+        the input and the output is a few chunks of ``chunk_size x n_features``.
+        Does not change the output.
+
+    Attributes
+    ----------
+    sampling_strategy_ : dict
+        ``{class: number of samples to add}`` for each class oversampled, as
+        requested; the number generated is ``synthetic_counts_[c].sum()``.
+
+    nn_ : estimator object
+        The neighbours estimator built from `n_neighbors`, fitted on the last
+        class oversampled.
+
+    synthetic_counts_ : dict of ndarray
+        ``{class: counts}``: the number of synthetic rows generated from each
+        sample of the class, in the order of ``np.flatnonzero(y == class)``.
+
+    n_features_in_ : int
+        Number of features seen during :meth:`fit_resample`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :meth:`fit_resample`. Defined only when
+        `X` has feature names that are all strings.
+
+    See Also
+    --------
+    imblearn.over_sampling.ADASYN : The reference implementation.
+    SMOTE : Oversample every sample of the class alike.
+    BorderlineSMOTE : Oversample only the samples on the class border.
+
+    Notes
+    -----
+    Raises a ValueError where imbalanced-learn raises: when no sample of a
+    class has a neighbour of another class (the weights are all zero: the
+    class is well separated and SMOTE suits it better), and when the
+    rounding leaves no sample to generate.
+
+    The synthetic rows of a class come base by base, in the order of the
+    class's rows, as in imbalanced-learn. The sample's own index is removed
+    from its neighbour lists wherever it appears (imbalanced-learn drops
+    column 0, which with duplicated rows can be a duplicate, possibly of
+    another class).
+
+    References
+    ----------
+    .. [1] H. He, Y. Bai, E. A. Garcia, S. Li, "ADASYN: adaptive synthetic
+       sampling approach for imbalanced learning", IEEE International Joint
+       Conference on Neural Networks (IJCNN 2008), 1322-1328, 2008.
+
+    Examples
+    --------
+    >>> from collections import Counter
+    >>> from sklearn.datasets import make_classification
+    >>> from smote_ann import ADASYN
+    >>> X, y = make_classification(n_samples=1000, weights=[0.9], flip_y=0.05,
+    ...                            random_state=0)
+    >>> sorted(Counter(y).items())
+    [(np.int64(0), 877), (np.int64(1), 123)]
+    >>> sampler = ADASYN(random_state=0)
+    >>> X_res, y_res = sampler.fit_resample(X, y)
+    >>> sorted(Counter(y_res).items())
+    [(np.int64(0), 877), (np.int64(1), 885)]
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverSampler._parameter_constraints,
+        "n_neighbors": _NEIGHBORS_CONSTRAINT,
+    }
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy="auto",
+        random_state=None,
+        n_neighbors=5,
+        n_jobs=None,
+        chunk_size=32768,
+    ):
+        self.sampling_strategy = sampling_strategy
+        self.random_state = random_state
+        self.n_neighbors = n_neighbors
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+
+    def _make_plans(self, X, y, classes):
+        self.nn_ = check_neighbors_object("n_neighbors", self.n_neighbors, 1, _exact_neighbors)
+        self.synthetic_counts_ = {}
+        targets = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
+        if not targets:
+            return []
+        for label in targets:
+            n_class = int(np.count_nonzero(y == label))
+            check_class_size(label, n_class, self.nn_, "n_neighbors", self.n_neighbors)
+        other, k = _other_class_neighbors(self.nn_, "n_neighbors", self.n_neighbors, X, y, targets)
+        for label, n_samples in targets.items():
+            self.synthetic_counts_[label] = self._counts(label, n_samples, other[label][1], k)
+        plans = []
+        for label in targets:
+            rows, counts = other[label][0], self.synthetic_counts_[label]
+            used = np.flatnonzero(counts)
+            neighbors = _neighbors_within(self.nn_, X[rows], X[rows[used]], self_rows=used)
+            class_key = int(np.searchsorted(classes, label))
+            plans.append(
+                ClassPlan(
+                    label, class_key, int(counts.sum()), rows[used], rows[neighbors],
+                    base_counts=counts[used],
+                )
+            )
+        return plans
+
+    @staticmethod
+    def _counts(label, n_samples, n_other, k):
+        """imbalanced-learn's per-sample counts, with the same float operations."""
+        ratio = n_other / k
+        total = np.sum(ratio)
+        if not total:
+            msg = (
+                f"ADASYN found no neighbour of another class among the {k} nearest "
+                f"neighbours (n_neighbors) of any sample of class {label!r}, so every "
+                "weight is zero and there is nothing to adapt to. Use SMOTE for this "
+                "class, or increase n_neighbors."
+            )
+            raise ValueError(msg)
+        ratio /= total
+        counts = np.rint(ratio * n_samples).astype(np.intp)
+        if not counts.any():
+            msg = (
+                f"ADASYN would generate no samples for class {label!r}: the "
+                f"{n_samples} samples asked for, spread over {n_other.size} weighted "
+                "samples, all round to zero. Ask for more samples in "
+                "sampling_strategy, or use SMOTE."
+            )
+            raise ValueError(msg)
+        return counts
