@@ -9,11 +9,15 @@ SMOTE
 BorderlineSMOTE, ADASYN
     imbalanced-learn's SMOTE variants that weigh samples by their neighbours
     in the whole dataset, on the same engine.
+resample_to_file, iter_resample
+    Resample data bigger than memory (memory-mapped input) to ``.npy`` or
+    Parquet files written a chunk at a time, or to a generator of blocks.
 """
 
 from .neighbors import FaissNN
 from .over_sampling import ADASYN, SMOTE, BorderlineSMOTE
+from .streaming import iter_resample, resample_to_file
 
 __version__ = "0.1.0"
 
-__all__ = ["ADASYN", "BorderlineSMOTE", "FaissNN", "SMOTE", "__version__"]
+__all__ = ["ADASYN", "BorderlineSMOTE", "FaissNN", "SMOTE", "__version__", "iter_resample", "resample_to_file"]

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from joblib import Parallel, delayed
 
+from ._readers import release_pages, take_rows
+
 #: Rows per random block. Part of the definition of the output: changing it
 #: changes what a given ``random_state`` produces.
 BLOCK_SIZE = 4096
@@ -129,7 +131,7 @@ def compact(X, plans):
     read once and sequentially from X (which may be a memory map).
     """
     used = np.unique(np.concatenate([np.r_[p.bases, p.partners.ravel()] for p in plans]))
-    X_src = np.ascontiguousarray(X[used])
+    X_src = take_rows(X, used)
 
     def renumber(rows):
         return np.searchsorted(used, rows).astype(np.intp)
@@ -168,6 +170,7 @@ def iter_resampled(X, y, plans, X_src, entropy, *, chunk_size, n_jobs):
     for start in range(0, X.shape[0], chunk_size):
         stop = min(start + chunk_size, X.shape[0])
         yield np.asarray(X[start:stop]), np.asarray(y[start:stop])
+        release_pages(X[start:stop])  # a memory-mapped X does not stay resident
     synthetic = iter_synthetic(X_src, plans, entropy, chunk_size=chunk_size, n_jobs=n_jobs)
     for plan, X_chunk in synthetic:
         yield X_chunk, np.full(X_chunk.shape[0], plan.label, dtype=y.dtype)

@@ -1,9 +1,17 @@
 """Sinks: where the resampled ``(X_chunk, y_chunk)`` blocks go.
 
-A sink knows formats and how to write, never sampling.
+A sink knows formats and how to write, never sampling: the in-memory arrays
+of ``fit_resample`` (`to_arrays`), and files written chunk by chunk under a
+temporary name that is renamed at the end (`open_sink`, `write_blocks`).
 """
 
 # License: BSD-3-Clause
+
+import io
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -19,3 +27,273 @@ def to_arrays(blocks, n_rows, n_features, dtype, y_dtype):
         y_out[position:stop] = y_chunk
         position = stop
     return X_out, y_out
+
+
+# --------------------------------------------------------------------------
+# File sinks: written under a temporary name, renamed at the end.
+
+
+def _open_temp(path):
+    """Create `path` for writing, failing if it exists (the tests patch this)."""
+    return open(path, "xb")
+
+
+def _fsync_folder(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a folder; the rename is still done
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _TempFile:
+    """A file written as ``.NAME.RANDOM.part`` beside its final name.
+
+    `commit` flushes, fsyncs and renames it to the final name; `discard`
+    closes and removes it. The temporary file is created with the usual
+    permissions (``0o666`` less the umask), as the final file would be.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        folder = self.path.parent
+        self.tmp = folder / f".{self.path.name}.{secrets.token_hex(4)}.part"
+        try:
+            self.file = _open_temp(self.tmp)
+        except PermissionError as exc:
+            msg = (
+                f"Cannot write to the output folder {str(folder)!r}: permission denied. "
+                "Choose a folder you can write to."
+            )
+            raise PermissionError(exc.errno, msg) from exc
+        except OSError as exc:
+            if exc.errno == getattr(os, "EROFS", None) or exc.errno == 30:
+                msg = f"Cannot write to the output folder {str(folder)!r}: read-only file system."
+                raise PermissionError(exc.errno, msg) from exc
+            raise
+
+    def sync(self):
+        if not self.file.closed:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+
+    def rename(self):
+        os.replace(self.tmp, self.path)
+
+    def discard(self):
+        try:
+            self.file.close()
+        except OSError:  # closing flushes, which can fail again on a full disk
+            pass
+        try:
+            os.unlink(self.tmp)
+        except FileNotFoundError:
+            pass
+
+
+def _check_output_path(path, overwrite, role="Output"):
+    path = Path(path)
+    if path.is_dir():
+        msg = f"{role} {str(path)!r} is a folder; give a file name."
+        raise IsADirectoryError(msg)
+    if path.exists() and not overwrite:
+        msg = f"{role} {str(path)!r} already exists. Pass overwrite=True (--overwrite) to replace it."
+        raise FileExistsError(msg)
+    folder = path.parent
+    if not folder.is_dir():
+        msg = f"The output folder {str(folder)!r} does not exist. Create it first."
+        raise FileNotFoundError(msg)
+    return path
+
+
+def labels_path_for(path):
+    """The labels file beside an ``.npy`` output: ``OUT.npy`` -> ``OUT.labels.npy``."""
+    path = Path(path)
+    return path.with_name(path.name[: -len(path.suffix)] + ".labels" + path.suffix)
+
+
+def _npy_header(shape, dtype):
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": tuple(int(n) for n in shape),
+    }
+    buffer = io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(buffer, header)
+    except ValueError:  # header longer than 64 KiB
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_2_0(buffer, header)
+    return buffer.getvalue()
+
+
+def _write_array(file, array, dtype):
+    array = np.ascontiguousarray(array, dtype=dtype)
+    file.write(array.data.cast("B"))
+
+
+class NpySink:
+    """``X`` to an ``.npy`` file and ``y`` to another, a chunk at a time.
+
+    The header is written first (the final shape is known before the first
+    chunk), then the bytes of each chunk are appended: no memory map of the
+    output, so written pages do not stay in the process's memory.
+    """
+
+    def __init__(self, path, labels_path):
+        x_file = _TempFile(path)
+        try:
+            y_file = _TempFile(labels_path)
+        except BaseException:
+            x_file.discard()
+            raise
+        self.files = [x_file, y_file]
+
+    def start(self, n_rows, n_features, dtype, y_dtype, feature_names, target_name):
+        if np.dtype(y_dtype).hasobject:
+            msg = (
+                f"Labels of dtype {np.dtype(y_dtype)} (Python objects) cannot be written "
+                "to a .npy file without pickling. Convert them (y.astype(str) or "
+                "integer codes) or write Parquet instead."
+            )
+            raise TypeError(msg)
+        self.dtype, self.y_dtype = np.dtype(dtype), np.dtype(y_dtype)
+        x_file, y_file = (f.file for f in self.files)
+        x_file.write(_npy_header((n_rows, n_features), self.dtype))
+        y_file.write(_npy_header((n_rows,), self.y_dtype))
+
+    def write(self, X_chunk, y_chunk):
+        x_file, y_file = (f.file for f in self.files)
+        _write_array(x_file, X_chunk, self.dtype)
+        _write_array(y_file, y_chunk, self.y_dtype)
+
+    def close(self):
+        pass
+
+    def abort(self):
+        pass
+
+
+class ParquetSink:
+    """``X`` and ``y`` as the columns of one Parquet file, one row group per chunk."""
+
+    def __init__(self, path, labels_path=None):
+        from ._readers import import_pyarrow_parquet
+
+        self.pq = import_pyarrow_parquet("Parquet files")
+        if labels_path is not None:
+            msg = "A Parquet output holds its labels as a column; labels_path must be None."
+            raise ValueError(msg)
+        self.files = [_TempFile(path)]
+        self.writer = None
+
+    def start(self, n_rows, n_features, dtype, y_dtype, feature_names, target_name):
+        import pyarrow as pa
+
+        if feature_names is None:
+            feature_names = [f"x{j}" for j in range(n_features)]
+        feature_names = [str(name) for name in feature_names]
+        target_name = "y" if target_name is None else str(target_name)
+        if target_name in feature_names:
+            msg = (
+                f"The target name {target_name!r} is also a feature name. "
+                "Give another target_name."
+            )
+            raise ValueError(msg)
+        self.dtype = np.dtype(dtype)
+        x_type = pa.from_numpy_dtype(self.dtype)
+        y_type = pa.array(np.empty(0, dtype=y_dtype)).type
+        schema = pa.schema([(name, x_type) for name in feature_names] + [(target_name, y_type)])
+        self.pa, self.schema = pa, schema
+        self.writer = self.pq.ParquetWriter(self.files[0].file, schema)
+
+    def write(self, X_chunk, y_chunk):
+        columns = np.ascontiguousarray(np.asarray(X_chunk, dtype=self.dtype).T)
+        arrays = [self.pa.array(column) for column in columns]
+        arrays.append(self.pa.array(np.asarray(y_chunk)))
+        table = self.pa.Table.from_arrays(arrays, schema=self.schema)
+        self.writer.write_table(table, row_group_size=max(len(table), 1))
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def abort(self):
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            try:  # writes the footer; fails on a full disk, and the file goes anyway
+                writer.close()
+            except Exception:
+                pass
+
+
+SINKS = {".npy": NpySink, ".parquet": ParquetSink, ".pq": ParquetSink}
+
+
+@contextmanager
+def open_sink(path, *, labels_path=None, overwrite=False):
+    """Open a file sink for `path` (its format from the suffix); commit on success.
+
+    The output files are created at once under temporary names in their
+    folder, so a missing, read-only or full folder fails before any work.
+    On leaving the block normally, the files are flushed, fsynced and renamed
+    to their final names (the labels file first, so an ``.npy`` output never
+    exists without its labels). On any exception, ``KeyboardInterrupt``
+    included, the temporary files are removed and nothing is left under the
+    final names.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in SINKS:
+        msg = (
+            f"Output {str(path)!r} has an unknown format {suffix or '(no suffix)'!r}; "
+            f"supported: {', '.join(sorted(SINKS))}."
+        )
+        raise ValueError(msg)
+    sink_class = SINKS[suffix]
+    _check_output_path(path, overwrite)
+    if sink_class is NpySink:
+        labels_path = labels_path_for(path) if labels_path is None else Path(labels_path)
+        if Path(labels_path).resolve() == Path(path).resolve():
+            msg = f"labels_path={str(labels_path)!r} is the output path itself; give another file."
+            raise ValueError(msg)
+        _check_output_path(labels_path, overwrite, role="Labels output")
+    sink = sink_class(path, labels_path)
+    try:
+        yield sink
+        sink.close()
+        for f in sink.files:
+            f.sync()
+        for f in reversed(sink.files):
+            f.rename()
+        for folder in {f.path.parent for f in sink.files}:
+            _fsync_folder(folder)
+    except BaseException:
+        sink.abort()
+        for f in sink.files:
+            f.discard()
+        raise
+
+
+def write_blocks(sink, resampling, *, feature_names=None, target_name=None, progress=None):
+    """Write every block of a `Resampling` to an open sink.
+
+    `progress`, if given, is called with the number of rows of each block.
+    """
+    r = resampling
+    sink.start(r.n_rows, r.n_features, r.dtype, r.y_dtype, feature_names, target_name)
+    n_written = 0
+    for X_chunk, y_chunk in r.blocks:
+        sink.write(X_chunk, y_chunk)
+        n_written += X_chunk.shape[0]
+        if progress is not None:
+            progress(X_chunk.shape[0])
+    if n_written != r.n_rows:  # a broken engine must not leave a truncated file
+        msg = f"Wrote {n_written} rows instead of the {r.n_rows} announced."
+        raise RuntimeError(msg)

@@ -11,6 +11,8 @@ from sklearn.preprocessing import label_binarize
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import validate_data
 
+from ._readers import check_finite, is_mapped
+
 
 def _pandas_type(obj, name):
     pd = sys.modules.get("pandas")  # pandas is optional: never import it here
@@ -92,6 +94,9 @@ def check_sampler_input(estimator, X, y, formatter=None):
         if formatter is not None:
             formatter.ova_classes = np.arange(y_array.shape[1])
         y = y_array.argmax(axis=1)
+    # A float memory map is checked a chunk at a time so that it does not all
+    # stay resident (smote_ann._readers); other inputs as scikit-learn does.
+    mapped = is_mapped(X) and X.dtype in (np.float32, np.float64)
     X, y = validate_data(
         estimator,
         X,
@@ -99,8 +104,10 @@ def check_sampler_input(estimator, X, y, formatter=None):
         reset=True,
         accept_sparse=False,
         dtype=[np.float64, np.float32],
-        ensure_all_finite=True,
+        ensure_all_finite=not mapped,
     )
+    if mapped:
+        check_finite(X, estimator_name=type(estimator).__name__)
     check_classification_targets(y)
     return X, y
 

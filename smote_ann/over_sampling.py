@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._generation import ClassPlan, compact, entropy_from, iter_resampled
+from ._readers import take_rows
 from ._sampling_strategy import resolve_sampling_strategy
 from ._sinks import to_arrays
 from ._tags import sampler_tags
@@ -310,7 +311,7 @@ class SMOTE(BaseOverSampler):
                 continue
             rows = np.flatnonzero(y == label)
             check_class_size(label, rows.size, self.nn_k_, "k_neighbors", self.k_neighbors)
-            X_class = X[rows]
+            X_class = take_rows(X, rows)  # X[rows], light on a memory-mapped X
             neighbors = _neighbors_within(self.nn_k_, X_class, X_class)
             class_key = int(np.searchsorted(classes, label))
             plans.append(ClassPlan(label, class_key, n_samples, rows, rows[neighbors]))

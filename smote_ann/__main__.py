@@ -1,0 +1,266 @@
+"""The ``smote-ann`` command line (also ``python -m smote_ann``).
+
+``smote-ann resample INPUT --out OUTPUT`` resamples a dataset file to another,
+streaming the output a chunk at a time (see :func:`smote_ann.resample_to_file`);
+``smote-ann demo`` runs SMOTE on a small built-in dataset with exact and
+approximate (IVF) FAISS neighbours. The command line parses arguments, picks a
+reader and a sink and shows progress; the work is done by the library.
+"""
+
+# License: BSD-3-Clause
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+PROG = "smote-ann"
+_STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
+
+
+def _sampling_strategy(text):
+    if text in _STRATEGIES:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"{text!r} is neither one of {', '.join(_STRATEGIES)} nor a float ratio"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _n_jobs(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 is not a number of workers (use -1 for all cores)")
+    return value
+
+
+def _build_parser():
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Large-scale SMOTE oversampling with FAISS nearest neighbours.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    resample = commands.add_parser(
+        "resample",
+        help="resample a dataset file to another file, a chunk at a time",
+        description=(
+            "Resample INPUT with SMOTE and write the result to OUTPUT: the original "
+            "rows in order, then the synthetic rows. INPUT: .npy (memory-mapped; "
+            "labels from --labels), .npz, .csv or .parquet (labels from the column "
+            "--target). OUTPUT: .npy (labels to OUTPUT with .labels.npy, or "
+            "--labels-out) or .parquet (labels as a column). The output is written "
+            "under a temporary name and renamed when complete."
+        ),
+    )
+    resample.add_argument("input", metavar="INPUT", help="the dataset (.npy, .npz, .csv, .parquet)")
+    resample.add_argument("--out", "-o", required=True, metavar="OUTPUT", help="the result (.npy or .parquet)")
+    labels = resample.add_mutually_exclusive_group()
+    labels.add_argument(
+        "--target", "-t", metavar="NAME",
+        help="the label column (CSV, Parquet) or the labels array (.npz)",
+    )
+    labels.add_argument("--labels", "-l", metavar="FILE", help="a .npy file of labels, one per row of INPUT")
+    resample.add_argument(
+        "--labels-out", metavar="FILE",
+        help="where a .npy OUTPUT puts its labels (default: OUTPUT with .labels.npy)",
+    )
+    resample.add_argument(
+        "--sampling-strategy", "-s", type=_sampling_strategy, default="auto", metavar="STRATEGY",
+        help="auto, minority, 'not minority', 'not majority', all, or a float "
+        "minority/majority ratio for two classes (default: auto)",
+    )
+    resample.add_argument(
+        "--k-neighbors", "-k", type=_positive_int, default=5, metavar="K",
+        help="neighbours per sample (default: 5)",
+    )
+    resample.add_argument(
+        "--index-type", default="flat", metavar="INDEX",
+        help="FAISS index: flat (exact), ivf, hnsw, or a faiss.index_factory string "
+        "such as IVF256,PQ16 (default: flat)",
+    )
+    resample.add_argument(
+        "--n-jobs", "-j", type=_n_jobs, default=None, metavar="N",
+        help="joblib workers generating the synthetic rows; -1 for all cores (default: 1)",
+    )
+    resample.add_argument(
+        "--chunk-size", type=_positive_int, default=32768, metavar="ROWS",
+        help="rows per chunk; memory grows with it, the output does not change (default: 32768)",
+    )
+    resample.add_argument(
+        "--random-state", type=int, default=None, metavar="SEED",
+        help="seed; the same seed gives the same bytes (default: a fresh seed per run)",
+    )
+    resample.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    resample.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    resample.set_defaults(run=_resample)
+
+    demo = commands.add_parser(
+        "demo",
+        help="resample a small built-in dataset with exact and IVF neighbours",
+        description=(
+            "Resample a built-in dataset (scikit-learn's make_classification, 5%% "
+            "minority) with SMOTE on exact (flat) and approximate (IVF) FAISS "
+            "neighbours, and print the class counts and times."
+        ),
+    )
+    demo.add_argument("--n-samples", type=_positive_int, default=20000, metavar="N", help="rows (default: 20000)")
+    demo.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed (default: 0)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _counts(y):
+    import numpy as np
+
+    labels, counts = np.unique(y, return_counts=True)
+    return dict(zip(labels.tolist(), counts.tolist()))
+
+
+def _format_counts(counts):
+    return "{" + ", ".join(f"{label!r}: {n}" for label, n in counts.items()) + "}"
+
+
+def _progress_bar(disable):
+    """A factory ``n_rows -> update(n)`` showing a tqdm bar on stderr, or None."""
+    if disable:
+        return None, lambda: None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional (the io extra): no bar
+        return None, lambda: None
+    bars = []
+
+    def factory(n_rows):
+        bar = tqdm(total=n_rows, unit="rows", unit_scale=True, file=sys.stderr, desc="writing")
+        bars.append(bar)
+        return bar.update
+
+    def close():
+        for bar in bars:
+            bar.close()
+
+    return factory, close
+
+
+def _resample(args):
+    from . import SMOTE, FaissNN
+    from ._readers import read_input
+    from .streaming import _resample_to_file
+
+    start = time.perf_counter()
+    X, y, feature_names, target_name = read_input(args.input, target=args.target, labels=args.labels)
+    if args.index_type == "flat":
+        k_neighbors = args.k_neighbors
+    else:
+        k_neighbors = FaissNN(
+            n_neighbors=args.k_neighbors + 1, index_type=args.index_type, random_state=args.random_state
+        )
+    sampler = SMOTE(
+        sampling_strategy=args.sampling_strategy,
+        random_state=args.random_state,
+        k_neighbors=k_neighbors,
+        n_jobs=args.n_jobs,
+        chunk_size=args.chunk_size,
+    )
+    show_bar = not args.quiet and sys.stderr.isatty()
+    if show_bar:
+        print(f"{PROG}: finding neighbours and planning {X.shape[0]} rows ...", file=sys.stderr)
+    factory, close_bar = _progress_bar(disable=not show_bar)
+    try:
+        _resample_to_file(
+            sampler, X, y, args.out,
+            labels_path=args.labels_out, feature_names=feature_names,
+            target_name=target_name, overwrite=args.overwrite, progress=factory,
+        )
+    finally:
+        close_bar()
+    if not args.quiet:
+        before = _counts(y)
+        after = {label: n + sampler.sampling_strategy_.get(label, 0) for label, n in before.items()}
+        print(
+            f"{PROG}: {sum(before.values())} -> {sum(after.values())} rows in "
+            f"{time.perf_counter() - start:.1f} s; class counts before "
+            f"{_format_counts(before)}, after {_format_counts(after)}; wrote {args.out}"
+        )
+
+
+def _demo(args):
+    import numpy as np
+    from sklearn.datasets import make_classification
+
+    from . import SMOTE, FaissNN
+
+    X, y = make_classification(
+        n_samples=args.n_samples, n_features=32, n_informative=16, weights=[0.95],
+        flip_y=0, random_state=args.random_state,
+    )
+    X = X.astype(np.float32)
+    print(f"{PROG} demo: {X.shape[0]} x {X.shape[1]} float32, make_classification, 5% minority")
+    print(f"  {'before:':27s}{_format_counts(_counts(y))}")
+    runs = [
+        ("exact (flat)", 5),
+        ("approximate (IVF)", FaissNN(n_neighbors=6, index_type="ivf", random_state=args.random_state)),
+    ]
+    neighbors = {}
+    for name, k_neighbors in runs:
+        sampler = SMOTE(random_state=args.random_state, k_neighbors=k_neighbors)
+        start = time.perf_counter()
+        _, y_res = sampler.fit_resample(X, y)
+        seconds = time.perf_counter() - start
+        print(f"  {'after, ' + name + ':':27s}{_format_counts(_counts(y_res))} in {seconds:.2f} s")
+        minority = X[y == 1]
+        neighbors[name] = sampler.nn_k_.kneighbors(minority, return_distance=False)
+    exact, approx = neighbors.values()
+    recall = np.mean([np.isin(a, e).mean() for a, e in zip(approx, exact)])
+    print(f"  IVF neighbours that are exact neighbours (recall@6): {recall:.1%}")
+
+
+def _message(exc):
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror if exc.filename is None else f"{exc.strerror}: {exc.filename}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def main(argv=None):
+    """Run the command line; return the exit status (0 on success).
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments, without the program name. None reads ``sys.argv[1:]``.
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; no output written", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, ImportError, MemoryError) as exc:
+        print(f"{PROG}: error: {_message(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
