@@ -17,10 +17,11 @@ wherever it runs.
 
 # License: BSD-3-Clause
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 
 from ._readers import release_pages, take_rows
 
@@ -157,9 +158,22 @@ def iter_synthetic(X_src, plans, entropy, *, chunk_size, n_jobs):
         for plan, start, stop in tasks:
             yield delayed(interpolate)(X_src, *draw(plan, entropy, start, stop))
 
-    results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(jobs())
+    try:
+        parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
+    except ValueError:  # a backend without generators (multiprocessing)
+        results = _in_batches(jobs(), n_jobs)
+    else:
+        results = parallel(jobs())
     for (plan, _, _), X_chunk in zip(tasks, results):
         yield plan, X_chunk
+
+
+def _in_batches(jobs, n_jobs):
+    """Run `jobs` in order, ``2 * n_workers`` at a time, through lists."""
+    batch_size = 2 * effective_n_jobs(n_jobs)
+    with Parallel(n_jobs=n_jobs, prefer="threads") as parallel:
+        while batch := list(itertools.islice(jobs, batch_size)):
+            yield from parallel(batch)
 
 
 def iter_resampled(X, y, plans, X_src, entropy, *, chunk_size, n_jobs):
