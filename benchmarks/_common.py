@@ -190,6 +190,17 @@ def clustered_data(n_samples, n_features=32, *, minority=0.1, seed=0, world_seed
     return X, y
 
 
+def warm_up(sampler, n_features):
+    """One tiny ``fit_resample`` on a clone, so that lazy imports and first-call
+    set-up (thread-pool discovery, ...) are not charged to the measured call."""
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, n_features)).astype(np.float32)
+    y = (np.arange(400) % 10 == 0).astype(np.int8)
+    clone(sampler).fit_resample(X, y)
+
+
 def _shared_loader():
     spec = importlib.util.spec_from_file_location("_shared_load", SHARED_DATA / "load.py")
     module = importlib.util.module_from_spec(spec)

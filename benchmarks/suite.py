@@ -53,6 +53,7 @@ from _common import (  # noqa: E402
     run_isolated,
     save_arrays,
     shared_data_reason,
+    warm_up,
     write_records,
 )
 
@@ -335,24 +336,13 @@ def report_neighbors(records):
 # ==========================================================================
 # Section 2: resampling end to end (one process per size x method)
 # ==========================================================================
-def _warm_up(sampler, n_features):
-    """One tiny fit_resample first, so that lazy imports and first-call set-up
-    (thread-pool discovery, ...) are not charged to the measured call."""
-    from sklearn.base import clone
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, n_features)).astype(np.float32)
-    y = (np.arange(400) % 10 == 0).astype(np.int8)
-    clone(sampler).fit_resample(X, y)
-
-
 def resample_worker(probe, train, test, method, seed):
     """fit_resample once (timed, peak RSS over the import baseline), then score it."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
     sampler = SAMPLERS[method][2](seed)  # imports the library
-    _warm_up(sampler, np.load(f"{train}.X.npy", mmap_mode="r").shape[1])
+    warm_up(sampler, np.load(f"{train}.X.npy", mmap_mode="r").shape[1])
     probe.start()  # import baseline: the peak includes the input
     X, y = load_arrays(train, "X", "y")
     t0 = time.perf_counter()
