@@ -17,7 +17,6 @@ wherever it runs.
 
 # License: BSD-3-Clause
 
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -149,31 +148,27 @@ def _tasks(plans, chunk_size):
 def iter_synthetic(X_src, plans, entropy, *, chunk_size, n_jobs):
     """Yield ``(plan, X_chunk)`` for every chunk of synthetic rows, in order.
 
-    At most a few chunks are in flight at once (joblib's pre-dispatch), so
-    memory is bounded by ``chunk_size`` rows whatever the total.
+    Tasks go to the workers in windows of ``2 * n_workers`` chunks, the next
+    window once the caller has taken the previous one: joblib dispatches a new
+    task whenever one completes, not when its result is consumed, so without
+    windows a slow consumer (a disk) would let finished chunks pile up. Memory
+    is bounded by a few ``chunk_size`` rows whatever the total.
     """
     tasks = list(_tasks(plans, chunk_size))
-
-    def jobs():
-        for plan, start, stop in tasks:
-            yield delayed(interpolate)(X_src, *draw(plan, entropy, start, stop))
-
+    window = 2 * max(effective_n_jobs(n_jobs), 1)
     try:
         parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
-    except ValueError:  # a backend without generators (multiprocessing)
-        results = _in_batches(jobs(), n_jobs)
-    else:
-        results = parallel(jobs())
-    for (plan, _, _), X_chunk in zip(tasks, results):
-        yield plan, X_chunk
-
-
-def _in_batches(jobs, n_jobs):
-    """Run `jobs` in order, ``2 * n_workers`` at a time, through lists."""
-    batch_size = 2 * effective_n_jobs(n_jobs)
-    with Parallel(n_jobs=n_jobs, prefer="threads") as parallel:
-        while batch := list(itertools.islice(jobs, batch_size)):
-            yield from parallel(batch)
+    except ValueError:  # a backend without generators (multiprocessing): lists
+        parallel = Parallel(n_jobs=n_jobs, prefer="threads")
+    with parallel:
+        for first in range(0, len(tasks), window):
+            part = tasks[first : first + window]
+            results = parallel(
+                delayed(interpolate)(X_src, *draw(plan, entropy, start, stop))
+                for plan, start, stop in part
+            )
+            for position, X_chunk in enumerate(results):  # to the end, or joblib stays busy
+                yield part[position][0], X_chunk
 
 
 def iter_resampled(X, y, plans, X_src, entropy, *, chunk_size, n_jobs):
