@@ -1,0 +1,184 @@
+"""Streaming resampling of a memory-mapped .npy: wall time and peak memory.
+
+Resamples an n x 32 float32 ``.npy`` with 10 % minority to balanced, through
+the Python streaming API (``resample_to_file``, 1 and 2 joblib workers) and
+through the command line (``python -m smote_ann resample``), each in its own
+subprocess, and reports:
+
+- wall time of the resampling (the API child times the call; the CLI time is
+  the whole process, interpreter start and imports included);
+- peak RSS over the import baseline: for the API child, ``VmHWM`` at the end
+  minus ``VmRSS`` after the imports (both from /proc/self/status); for the
+  CLI, the child's ``ru_maxrss`` (from ``os.wait4``) minus the ``ru_maxrss``
+  of ``python -m smote_ann --version`` (the same interpreter and imports,
+  no work);
+- that ratio over the size of the output ``.npy`` (the issue's target: <= 30 %).
+
+Every run writes its output; the script checks that all runs wrote the same
+bytes.
+
+Run (Linux; about 2 GB of free disk for the default size)::
+
+    nice -n 10 python benchmarks/bench_streaming.py            # 2M rows
+    python benchmarks/bench_streaming.py --n-rows 200000       # quick check
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+API_CHILD = r"""
+import json, sys, time
+import numpy as np
+import smote_ann
+from smote_ann import SMOTE
+from smote_ann.streaming import resample_to_file
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+X_path, y_path, out, n_jobs, chunk_size = sys.argv[1:6]
+baseline = status("VmRSS")
+X = np.load(X_path, mmap_mode="r")
+y = np.load(y_path)
+start = time.perf_counter()
+resample_to_file(
+    SMOTE(random_state=0, n_jobs=int(n_jobs), chunk_size=int(chunk_size)),
+    X, y, out, overwrite=True,
+)
+wall = time.perf_counter() - start
+print(json.dumps({"wall_s": wall, "baseline_rss": baseline, "peak_rss": status("VmHWM")}))
+"""
+
+
+def make_input(folder, n_rows, n_features, minority, seed=0):
+    """X.npy (float32, written in chunks) and y.npy (int64), minority rows spread at random."""
+    rng = np.random.default_rng(seed)
+    n_minority = int(round(n_rows * minority))
+    y = np.zeros(n_rows, dtype=np.int64)
+    y[rng.choice(n_rows, size=n_minority, replace=False)] = 1
+    X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32, shape=(n_rows, n_features))
+    step = 1 << 18
+    for start in range(0, n_rows, step):
+        stop = min(start + step, n_rows)
+        block = rng.standard_normal((stop - start, n_features), dtype=np.float32)
+        block += y[start:stop, None].astype(np.float32) * 1.5
+        X[start:stop] = block
+    X.flush()
+    del X
+    np.save(folder / "y.npy", y)
+    return folder / "X.npy", folder / "y.npy"
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_api(X_path, y_path, out, n_jobs, chunk_size):
+    cmd = [sys.executable, "-c", API_CHILD, str(X_path), str(y_path), str(out), str(n_jobs), str(chunk_size)]
+    result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    result["extra_rss"] = result["peak_rss"] - result["baseline_rss"]
+    return result
+
+
+def _maxrss_of(cmd):
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {err}")
+    return wall, usage.ru_maxrss * 1024, out
+
+
+def run_cli(X_path, y_path, out, n_jobs, chunk_size):
+    _, baseline, _ = _maxrss_of([sys.executable, "-m", "smote_ann", "--version"])
+    cmd = [
+        sys.executable, "-m", "smote_ann", "resample", str(X_path), "--labels", str(y_path),
+        "--out", str(out), "--random-state", "0", "--n-jobs", str(n_jobs),
+        "--chunk-size", str(chunk_size), "--overwrite", "--quiet",
+    ]
+    wall, peak, _ = _maxrss_of(cmd)
+    return {"wall_s": wall, "baseline_rss": baseline, "peak_rss": peak, "extra_rss": peak - baseline}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-rows", type=int, default=2_000_000)
+    parser.add_argument("--n-features", type=int, default=32)
+    parser.add_argument("--minority", type=float, default=0.1)
+    parser.add_argument("--chunk-size", type=int, default=32768)
+    parser.add_argument("--folder", default=None, help="where to write the data (default: a temporary folder)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        X_path, y_path = make_input(folder, args.n_rows, args.n_features, args.minority)
+        print(f"input written in {time.perf_counter() - t0:.1f} s: {X_path.stat().st_size / 1e6:.0f} MB", file=sys.stderr)
+        runs = [
+            ("API resample_to_file", "api", 1),
+            ("API resample_to_file", "api", 2),
+            ("CLI smote-ann resample", "cli", 1),
+        ]
+        rows, digests = [], set()
+        for label, kind, n_jobs in runs:
+            out = folder / f"out_{kind}_{n_jobs}.npy"
+            run = run_api if kind == "api" else run_cli
+            result = run(X_path, y_path, out, n_jobs, args.chunk_size)
+            out_bytes = out.stat().st_size
+            digests.add((sha256(out), sha256(out.with_name(out.stem + ".labels.npy"))))
+            result.update(
+                label=label, n_jobs=n_jobs, output_bytes=out_bytes,
+                output_rows=int(np.load(out, mmap_mode="r").shape[0]),
+                ratio=result["extra_rss"] / out_bytes,
+            )
+            rows.append(result)
+            print(f"{label} n_jobs={n_jobs}: {result['wall_s']:.1f} s, +{result['extra_rss'] / 1e6:.0f} MB", file=sys.stderr)
+            out.unlink()
+            out.with_name(out.stem + ".labels.npy").unlink()
+
+    identical = len(digests) == 1
+    print(f"\n{args.n_rows} x {args.n_features} float32, {args.minority:.0%} minority -> balanced "
+          f"({rows[0]['output_rows']} rows, {rows[0]['output_bytes'] / 1e6:.0f} MB .npy); "
+          f"chunk_size={args.chunk_size}; all outputs identical: {identical}\n")
+    print("| run | n_jobs | wall (s) | peak RSS over baseline (MB) | / output size | baseline RSS (MB) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['label']} | {r['n_jobs']} | {r['wall_s']:.1f} | {r['extra_rss'] / 1e6:.0f} | "
+              f"{r['ratio']:.1%} | {r['baseline_rss'] / 1e6:.0f} |")
+    RESULTS.mkdir(exist_ok=True)
+    out_json = RESULTS / f"streaming_{args.n_rows}.json"
+    out_json.write_text(json.dumps({
+        "n_rows": args.n_rows, "n_features": args.n_features, "minority": args.minority,
+        "chunk_size": args.chunk_size, "identical_outputs": identical,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "runs": rows,
+    }, indent=2) + "\n")
+    print(f"\nsaved {out_json.relative_to(RESULTS.parent.parent)}")
+    if not identical:
+        sys.exit("outputs differ between runs")
+
+
+if __name__ == "__main__":
+    main()
