@@ -53,8 +53,9 @@ class FaissNN(BaseEstimator):
 
     nprobe : int, default=None
         Number of IVF lists visited per query. Larger `nprobe` visits more
-        lists: higher recall, slower queries. None chooses 1/8 of the lists
-        (1/16 above 256 lists), at least 8. Must not exceed the number of lists.
+        lists: higher recall, slower queries. None chooses about 1/32 of the
+        lists, at least 8 (every list when there are at most 8). Must not
+        exceed the number of lists.
 
     hnsw_m : int, default=32
         Number of graph links per vector for ``index_type="hnsw"``: more links
@@ -66,7 +67,8 @@ class FaissNN(BaseEstimator):
 
     ef_search : int, default=None
         Beam width of an HNSW search: larger gives higher recall, slower
-        queries. None chooses ``max(2 * n_neighbors, 16 * ceil(log10(n)))``.
+        queries. None chooses ``max(2 * n_neighbors, 8 * ceil(log10(n)))``
+        for ``n`` fitted samples (40 at 100k samples).
 
     batch_size : int, default=8192
         Number of rows converted to float32 and searched at once; bounds the
@@ -132,6 +134,11 @@ class FaissNN(BaseEstimator):
     queries; those queries are repeated with a widened search (all IVF lists, a
     larger HNSW beam), so the result never contains FAISS's ``-1``
     placeholders. If results are still missing a RuntimeError is raised.
+
+    HNSW graphs (``index_type="hnsw"`` or an ``"HNSW..."`` factory string)
+    store each distinct row once: thousands of copies of one row, common in
+    real imbalanced data, would otherwise cut the graph and ruin the recall of
+    the points around them. Results list every copy, as an exact search does.
 
     Examples
     --------
@@ -221,7 +228,7 @@ class FaissNN(BaseEstimator):
             self.index_type, n_samples, {"nlist": self.nlist, "hnsw_m": self.hnsw_m}
         )
         with _faiss.faiss_threads(self.n_jobs):
-            index, params = _faiss.build_index(
+            index, params, groups = _faiss.build_index(
                 X,
                 description,
                 metric=self.metric,
@@ -241,6 +248,7 @@ class FaissNN(BaseEstimator):
         self.effective_metric_ = self.metric
         self.n_samples_fit_ = n_samples
         self._fit_X = X
+        self._duplicate_groups = groups
         return self
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
@@ -277,6 +285,7 @@ class FaissNN(BaseEstimator):
             )
         elif n_neighbors <= 0:
             raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
+        n_neighbors = int(n_neighbors)  # FAISS's SWIG wrapper rejects numpy integers
 
         query_is_train = X is None
         if query_is_train:
@@ -297,7 +306,12 @@ class FaissNN(BaseEstimator):
 
         with _faiss.faiss_threads(self.n_jobs):
             dist, ind = _faiss.search(
-                self.index_, X, n_search, metric=self.metric, batch_size=self.batch_size
+                self.index_,
+                X,
+                n_search,
+                metric=self.metric,
+                batch_size=self.batch_size,
+                groups=self._duplicate_groups,
             )
         if query_is_train:
             dist, ind = _exclude_self(ind, dist)
