@@ -287,14 +287,15 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
     if hnsw is not None:
         hnsw.efConstruction = int(ef_construction)
 
+    n_rows = X.shape[0]  # distinct rows only, for graph indexes
     if not index.is_trained:
-        n_train = n_samples
+        n_train = n_rows
         if ivf is not None:
-            n_train = min(n_samples, _MAX_POINTS_PER_CENTROID * params.nlist)
+            n_train = min(n_rows, _MAX_POINTS_PER_CENTROID * params.nlist)
         rows = slice(None)
-        if n_train < n_samples:
+        if n_train < n_rows:
             rng = np.random.default_rng(seed)
-            rows = np.sort(rng.choice(n_samples, size=n_train, replace=False))
+            rows = np.sort(rng.choice(n_rows, size=n_train, replace=False))
         try:
             index.train(as_float32_rows(X, rows, m.normalize))
         except RuntimeError as exc:
@@ -305,7 +306,9 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
                 "clusters or codes, more data, or index_type='flat'."
             )
             raise ValueError(msg) from None
-    for rows in _batches(n_samples, batch_size):
+    # a graph is added in one call: its float32 copy exists already, and the
+    # graph then does not depend on batch_size
+    for rows in _batches(n_rows, batch_size if hnsw is None else max(n_rows, 1)):
         try:
             index.add(as_float32_rows(X, rows, m.normalize))
         except RuntimeError as exc:
