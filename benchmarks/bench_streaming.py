@@ -5,8 +5,10 @@ the Python streaming API (``resample_to_file``, 1 and 2 joblib workers) and
 through the command line (``python -m smote_ann resample``), each in its own
 subprocess, and reports:
 
-- wall time of the resampling (the API child times the call; the CLI time is
-  the whole process, interpreter start and imports included);
+- wall time of the resampling (the API child times the call, split into
+  planning, i.e. validation and the exact FAISS neighbour search, and
+  writing, i.e. generation and output; the CLI time is the whole process,
+  interpreter start and imports included);
 - peak RSS over the import baseline: for the API child, ``VmHWM`` at the end
   minus ``VmRSS`` after the imports (both from /proc/self/status); for the
   CLI, the child's ``ru_maxrss`` (from ``os.wait4``) minus the ``ru_maxrss``
@@ -43,7 +45,7 @@ import json, sys, time
 import numpy as np
 import smote_ann
 from smote_ann import SMOTE
-from smote_ann.streaming import resample_to_file
+from smote_ann.streaming import _resample_to_file
 
 def status(key):
     for line in open("/proc/self/status"):
@@ -55,13 +57,22 @@ X_path, y_path, out, n_jobs, chunk_size = sys.argv[1:6]
 baseline = status("VmRSS")
 X = np.load(X_path, mmap_mode="r")
 y = np.load(y_path)
+planned = []
+
+def progress(n_rows):  # called once the neighbours are found and the plan is made
+    planned.append(time.perf_counter())
+    return None
+
 start = time.perf_counter()
-resample_to_file(
+_resample_to_file(  # resample_to_file, with a hook to time the planning
     SMOTE(random_state=0, n_jobs=int(n_jobs), chunk_size=int(chunk_size)),
-    X, y, out, overwrite=True,
+    X, y, out, overwrite=True, progress=progress,
 )
-wall = time.perf_counter() - start
-print(json.dumps({"wall_s": wall, "baseline_rss": baseline, "peak_rss": status("VmHWM")}))
+end = time.perf_counter()
+print(json.dumps({
+    "wall_s": end - start, "plan_s": planned[0] - start, "write_s": end - planned[0],
+    "baseline_rss": baseline, "peak_rss": status("VmHWM"),
+}))
 """
 
 
@@ -162,10 +173,11 @@ def main(argv=None):
     print(f"\n{args.n_rows} x {args.n_features} float32, {args.minority:.0%} minority -> balanced "
           f"({rows[0]['output_rows']} rows, {rows[0]['output_bytes'] / 1e6:.0f} MB .npy); "
           f"chunk_size={args.chunk_size}; all outputs identical: {identical}\n")
-    print("| run | n_jobs | wall (s) | peak RSS over baseline (MB) | / output size | baseline RSS (MB) |")
-    print("|---|---|---|---|---|---|")
+    print("| run | n_jobs | wall (s) | plan / write (s) | peak RSS over baseline (MB) | / output size | baseline RSS (MB) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['label']} | {r['n_jobs']} | {r['wall_s']:.1f} | {r['extra_rss'] / 1e6:.0f} | "
+        split = f"{r['plan_s']:.1f} / {r['write_s']:.1f}" if "plan_s" in r else "-"
+        print(f"| {r['label']} | {r['n_jobs']} | {r['wall_s']:.1f} | {split} | {r['extra_rss'] / 1e6:.0f} | "
               f"{r['ratio']:.1%} | {r['baseline_rss'] / 1e6:.0f} |")
     RESULTS.mkdir(exist_ok=True)
     out_json = RESULTS / f"streaming_{args.n_rows}.json"

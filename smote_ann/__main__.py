@@ -71,13 +71,17 @@ def _build_parser():
         ),
     )
     resample.add_argument("input", metavar="INPUT", help="the dataset (.npy, .npz, .csv, .parquet)")
-    resample.add_argument("--out", "-o", required=True, metavar="OUTPUT", help="the result (.npy or .parquet)")
+    resample.add_argument(
+        "--out", "-o", required=True, metavar="OUTPUT", help="the result (.npy or .parquet)"
+    )
     labels = resample.add_mutually_exclusive_group()
     labels.add_argument(
         "--target", "-t", metavar="NAME",
         help="the label column (CSV, Parquet) or the labels array (.npz)",
     )
-    labels.add_argument("--labels", "-l", metavar="FILE", help="a .npy file of labels, one per row of INPUT")
+    labels.add_argument(
+        "--labels", "-l", metavar="FILE", help="a .npy file of labels, one per row of INPUT"
+    )
     resample.add_argument(
         "--labels-out", metavar="FILE",
         help="where a .npy OUTPUT puts its labels (default: OUTPUT with .labels.npy)",
@@ -121,8 +125,12 @@ def _build_parser():
             "neighbours, and print the class counts and times."
         ),
     )
-    demo.add_argument("--n-samples", type=_positive_int, default=20000, metavar="N", help="rows (default: 20000)")
-    demo.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed (default: 0)")
+    demo.add_argument(
+        "--n-samples", type=_positive_int, default=20000, metavar="N", help="rows (default: 20000)"
+    )
+    demo.add_argument(
+        "--random-state", type=int, default=0, metavar="SEED", help="seed (default: 0)"
+    )
     demo.set_defaults(run=_demo)
     return parser
 
@@ -166,12 +174,16 @@ def _resample(args):
     from .streaming import _resample_to_file
 
     start = time.perf_counter()
-    X, y, feature_names, target_name = read_input(args.input, target=args.target, labels=args.labels)
+    X, y, feature_names, target_name = read_input(
+        args.input, target=args.target, labels=args.labels
+    )
     if args.index_type == "flat":
         k_neighbors = args.k_neighbors
     else:
         k_neighbors = FaissNN(
-            n_neighbors=args.k_neighbors + 1, index_type=args.index_type, random_state=args.random_state
+            n_neighbors=args.k_neighbors + 1,
+            index_type=args.index_type,
+            random_state=args.random_state,
         )
     sampler = SMOTE(
         sampling_strategy=args.sampling_strategy,
@@ -215,9 +227,10 @@ def _demo(args):
     X = X.astype(np.float32)
     print(f"{PROG} demo: {X.shape[0]} x {X.shape[1]} float32, make_classification, 5% minority")
     print(f"  {'before:':27s}{_format_counts(_counts(y))}")
+    seed = args.random_state
     runs = [
         ("exact (flat)", 5),
-        ("approximate (IVF)", FaissNN(n_neighbors=6, index_type="ivf", random_state=args.random_state)),
+        ("approximate (IVF)", FaissNN(n_neighbors=6, index_type="ivf", random_state=seed)),
     ]
     neighbors = {}
     for name, k_neighbors in runs:

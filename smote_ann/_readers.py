@@ -178,7 +178,10 @@ def _labels_from_file(labels, n_rows):
 
 def _target_column(columns, target, path):
     if target is None:
-        msg = f"Give the target column of {str(path)!r} with --target NAME (columns: {_short(columns)})."
+        msg = (
+            f"Give the target column of {str(path)!r} with --target NAME "
+            f"(columns: {_short(columns)})."
+        )
         raise ValueError(msg)
     if target not in columns:
         msg = f"Target column {target!r} is not in {str(path)!r} (columns: {_short(columns)})."
@@ -200,9 +203,18 @@ def _labels_array(values):
 
 
 def _read_npy(path, target, labels):
+    if target is not None:
+        msg = (
+            "A .npy input holds no columns: give its labels with --labels FILE.npy, "
+            f"not --target (for {str(path)!r})."
+        )
+        raise ValueError(msg)
     X = np.load(path, mmap_mode="r", allow_pickle=False)
     if X.ndim != 2:
-        msg = f"Input {str(path)!r} holds an array of shape {X.shape}; expected 2-D (n_samples, n_features)."
+        msg = (
+            f"Input {str(path)!r} holds an array of shape {X.shape}; "
+            "expected 2-D (n_samples, n_features)."
+        )
         raise ValueError(msg)
     if labels is None:
         msg = f"A .npy input holds no labels: give them with --labels FILE.npy (for {str(path)!r})."
@@ -317,6 +329,9 @@ def read_input(path, *, target=None, labels=None):
     reader = _format_of(path, READERS, "Input")
     _check_exists(path, "Input")
     if target is not None and labels is not None:
-        msg = "Give the labels either as a target column (--target) or as a file (--labels), not both."
+        msg = (
+            "Give the labels either as a target column (--target) or as a file "
+            "(--labels), not both."
+        )
         raise ValueError(msg)
     return reader(os.fspath(path), target, labels)

@@ -7,6 +7,7 @@ temporary name that is renamed at the end (`open_sink`, `write_blocks`).
 
 # License: BSD-3-Clause
 
+import errno
 import io
 import os
 import secrets
@@ -72,7 +73,7 @@ class _TempFile:
             )
             raise PermissionError(exc.errno, msg) from exc
         except OSError as exc:
-            if exc.errno == getattr(os, "EROFS", None) or exc.errno == 30:
+            if exc.errno == errno.EROFS:
                 msg = f"Cannot write to the output folder {str(folder)!r}: read-only file system."
                 raise PermissionError(exc.errno, msg) from exc
             raise
@@ -103,7 +104,10 @@ def _check_output_path(path, overwrite, role="Output"):
         msg = f"{role} {str(path)!r} is a folder; give a file name."
         raise IsADirectoryError(msg)
     if path.exists() and not overwrite:
-        msg = f"{role} {str(path)!r} already exists. Pass overwrite=True (--overwrite) to replace it."
+        msg = (
+            f"{role} {str(path)!r} already exists. "
+            "Pass overwrite=True (--overwrite) to replace it."
+        )
         raise FileExistsError(msg)
     folder = path.parent
     if not folder.is_dir():

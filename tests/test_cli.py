@@ -129,6 +129,7 @@ ERRORS = [
     (["resample", "d.csv", "--target", "nope", "--out", "o.npy"], "Target column 'nope' is not in 'd.csv'"),
     (["resample", "d.csv", "--out", "o.npy"], "Give the target column of 'd.csv' with --target NAME"),
     (["resample", "X.npy", "--out", "o.npy"], "A .npy input holds no labels: give them with --labels"),
+    (["resample", "X.npy", "--target", "y", "--out", "o.npy"], "A .npy input holds no columns"),
     (["resample", "X.npy", "--labels", "short.npy", "--out", "o.npy"],
      "Labels file 'short.npy' has 799 labels but the data have 800 rows."),
     (["resample", "X.npy", "--labels", "y.npy", "--out", "no/o.npy"], "The output folder 'no' does not exist."),

@@ -141,6 +141,9 @@ def test_generator_validates_at_call(data):
         iter_resample(object(), X, y)
 
 
+# Python >= 3.12 warns that forking a multi-threaded process may deadlock; the
+# forked workers here only do NumPy arithmetic, which is what the test needs.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_backend_without_generators_gives_same_bytes(data):
     # joblib's multiprocessing backend has no return_as="generator"
     X, y = data
