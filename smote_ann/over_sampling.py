@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
@@ -154,14 +154,15 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator):
 
 
 def _neighbors_within(nn, X_fit, X_query, self_rows=None):
-    """Fit `nn` on X_fit and return the neighbours of X_query, own index removed.
+    """Fit a clone of `nn` on X_fit and return the neighbours of X_query, own index removed.
 
     Row ``i`` of X_query is row ``self_rows[i]`` of X_fit (default ``i``).
     The own index is removed wherever it appears, not assumed to be column 0:
-    with duplicated rows or an approximate index it often is not.
+    with duplicated rows or an approximate index it often is not. The fitted
+    clone (its index, its reference to X_fit) is released on return, so it
+    does not occupy memory while rows are generated.
     """
-    nn.fit(X_fit)
-    return _kneighbors_excluding_self(nn, X_query, self_rows)
+    return _kneighbors_excluding_self(clone(nn).fit(X_fit), X_query, self_rows)
 
 
 def _kneighbors_excluding_self(nn, X_query, self_rows=None):
@@ -239,8 +240,9 @@ class SMOTE(BaseOverSampler):
         ``{class: number of samples to add}`` for each class oversampled.
 
     nn_k_ : estimator object
-        The neighbours estimator built from `k_neighbors`, fitted on the last
-        class oversampled.
+        The neighbours estimator built from `k_neighbors`, unfitted: each class
+        is searched by a fitted clone, released before generation so that its
+        index does not occupy memory while rows are generated.
 
     n_features_in_ : int
         Number of features seen during :meth:`fit_resample`.
