@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
