@@ -48,12 +48,12 @@ class FaissNN(BaseEstimator):
 
     nlist : int, default=None
         Number of IVF lists when ``index_type="ivf"``. None chooses about
-        ``sqrt(n_samples)``, with at least 39 training samples per list.
+        ``2 * sqrt(n_samples)``, with at least 39 training samples per list.
         Ignored by the other index types (a factory string carries its own).
 
     nprobe : int, default=None
         Number of IVF lists visited per query. Larger `nprobe` visits more
-        lists: higher recall, slower queries. None chooses about 1/32 of the
+        lists: higher recall, slower queries. None chooses about 1/64 of the
         lists, at least 8 (every list when there are at most 8). Must not
         exceed the number of lists.
 
@@ -297,7 +297,9 @@ class FaissNN(BaseEstimator):
             )
             n_search = n_neighbors
         if n_search > self.n_samples_fit_:
-            inequality = "n_neighbors < n_samples_fit" if query_is_train else "n_neighbors <= n_samples_fit"
+            inequality = (
+                "n_neighbors < n_samples_fit" if query_is_train else "n_neighbors <= n_samples_fit"
+            )
             raise ValueError(
                 f"Expected {inequality}, but n_neighbors = {n_neighbors}, "
                 f"n_samples_fit = {self.n_samples_fit_}, n_samples = {X.shape[0]}. "
