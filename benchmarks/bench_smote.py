@@ -176,6 +176,10 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--no-score", action="store_true",
                         help="skip the LogisticRegression score of each output")
+    parser.add_argument("--omp-passive", action="store_true",
+                        help="run the configurations with OMP_WAIT_POLICY=PASSIVE (OpenMP "
+                             "threads sleep instead of spinning: fairer on a busy, shared "
+                             "machine; results get the suffix _omp-passive)")
     parser.add_argument("--profile", choices=["imblearn", "ours_exact", "ours_ivf"],
                         action="append", default=[],
                         help="also print a cProfile of this end-to-end configuration")
@@ -186,6 +190,8 @@ def main(argv=None):
     def log(msg):
         print(f"[{time.perf_counter() - t_start:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
+    env_vars = {"OMP_WAIT_POLICY": "PASSIVE"} if args.omp_passive else {}
+    suffix = "_omp-passive" if args.omp_passive else ""
     records = []
     with tempfile.TemporaryDirectory(prefix="smote_ann_bench_") as tmp:
         data, test, table = f"{tmp}/train", f"{tmp}/test", f"{tmp}/table"
@@ -208,7 +214,7 @@ def main(argv=None):
         for method in ("imblearn", "ours_exact", "ours_ivf"):
             res = run_isolated(__file__, "e2e_worker",
                                dict(data=data, test=None if args.no_score else test,
-                                    method=method, profile=method in args.profile))
+                                    method=method, profile=method in args.profile), env=env_vars)
             records.append({"step": "end to end", "method": method, **res})
             log(f"{method}: {res.get('wall_s', res.get('error'))}")
             if "profile" in res:
@@ -216,7 +222,7 @@ def main(argv=None):
                       f"{res['profile']}```\n")
         for method in ("gen_imblearn", "gen_ours", "gen_ours_2jobs"):
             res = run_isolated(__file__, "gen_worker",
-                               dict(data=data, table=table, method=method))
+                               dict(data=data, table=table, method=method), env=env_vars)
             records.append({"step": "generation", "method": method, **res})
             log(f"{method}: {res.get('wall_s', res.get('error'))}")
 
@@ -248,7 +254,10 @@ def main(argv=None):
     md = "\n".join([
         f"# SMOTE at {args.rows:,} x {args.features} (float32, {n_minority:,} minority, balanced)",
         "",
-        f"Command: `python benchmarks/bench_smote.py --rows {args.rows}`  ",
+        f"Command: `python benchmarks/bench_smote.py --rows {args.rows}"
+        f"{' --omp-passive' if args.omp_passive else ''}"
+        f"{''.join(f' --profile {m}' for m in args.profile)}`"
+        f"{' (cProfile on for the profiled rows)' if args.profile else ''}  ",
         f"Machine: {env['cpu_count']} cores, load average {env.get('loadavg_1min_at_start', 0):.1f} "
         "at start (shared machine: timings are indicative). Peak RSS over the baseline after "
         "imports, input included; each row in its own process. LR AP: LogisticRegression "
@@ -262,12 +271,12 @@ def main(argv=None):
         *([""] + ["Failed: " + f for f in failed] if failed else []),
     ])
     print(md)
-    stem = args.out / f"smote_{args.rows}"
+    stem = args.out / f"smote_{args.rows}{suffix}"
     for r in records:
         r.pop("profile", None)
     Path(f"{stem}.json").write_text(json.dumps(
         {"rows": args.rows, "features": args.features, "n_minority": n_minority,
-         "environment": env, "records": records,
+         "environment": env, "child_env": env_vars, "records": records,
          "targets": [{"target": t, "met": ok} for t, ok in targets]}, indent=1))
     write_records(f"{stem}.csv", records)
     Path(f"{stem}.md").write_text(md + "\n")

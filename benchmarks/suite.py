@@ -181,13 +181,19 @@ def exact_kth(X, queries, k):
 
 
 def table_recall(sampler, X_class, seed, n=1000):
-    """Recall@k of a fitted sampler's neighbour table on (a sample of) its class.
+    """Recall@k of the neighbour search a sampler used, on (a sample of) one class.
 
-    None for imbalanced-learn and for exact FaissNN (exact by construction).
+    The sampler's neighbours estimator (``nn_k_``, with its random_state, so
+    the same index) is refitted on the class outside any timing: smote_ann
+    releases its fitted index before generating. None for exact searches
+    (imbalanced-learn's NearestNeighbors, FaissNN flat).
     """
+    from sklearn.base import clone
+
     nn = getattr(sampler, "nn_k_", None)
-    if nn is None or getattr(nn, "index_type", "flat") == "flat" or not hasattr(nn, "index_"):
+    if nn is None or getattr(nn, "index_type", "flat") == "flat":
         return None
+    nn = clone(nn).fit(X_class)
     rng = np.random.default_rng(seed)
     rows = rng.choice(X_class.shape[0], size=min(n, X_class.shape[0]), replace=False)
     ind = nn.kneighbors(X_class[rows], n_neighbors=nn.n_neighbors, return_distance=False)
@@ -231,6 +237,9 @@ def nn_worker(probe, data, truth, method, sweep, n_queries, seed):
     else:
         nn = FaissNN(K, index_type=method, random_state=seed).fit(X)
     build_s = time.perf_counter() - t0
+    default = {"ivf": getattr(nn, "nprobe_", None), "hnsw": getattr(nn, "ef_search_", None)}.get(method)
+    if default is not None:
+        sweep = sorted(set(sweep) | {int(default)})
     rows = []
     kth = np.load(truth) if Path(truth).exists() else None
     for value in sweep or [None]:
@@ -247,6 +256,7 @@ def nn_worker(probe, data, truth, method, sweep, n_queries, seed):
             np.save(truth, kth)
         rows.append({
             "param": None if value is None else int(value),
+            "default": value is not None and value == default,
             "query_s": query_s,
             "us_per_query": 1e6 * query_s / n_queries,
             "recall": None if kth is None else recall_at_k(X, queries, ind, kth),
@@ -320,7 +330,7 @@ def report_neighbors(records):
     def setting(r):
         if r["param"] is None:
             return r["method"]
-        return f"{r['method']} {r['param_name']}={r['param']}"
+        return f"{r['method']} {r['param_name']}={r['param']}" + (" (default)" if r.get("default") else "")
 
     return markdown_table(ok, [
         ("dataset", "dataset"),
