@@ -11,9 +11,10 @@ subprocess, and reports:
   interpreter start and imports included);
 - peak RSS over the import baseline: for the API child, ``VmHWM`` at the end
   minus ``VmRSS`` after the imports (both from /proc/self/status); for the
-  CLI, the child's ``ru_maxrss`` (from ``os.wait4``) minus the ``ru_maxrss``
-  of ``python -m smote_ann --version`` (the same interpreter and imports,
-  no work);
+  CLI process, its last ``VmHWM`` read from /proc/PID/status (polled every
+  20 ms until it exits) minus the ``VmRSS`` of a child that only imports what
+  the command imports (``ru_maxrss`` cannot be used: it keeps the high-water
+  mark of the forking parent across ``exec``);
 - that ratio over the size of the output ``.npy`` (the issue's target: <= 30 %).
 
 Every run writes its output; the script checks that all runs wrote the same
@@ -110,26 +111,43 @@ def run_api(X_path, y_path, out, n_jobs, chunk_size):
     return result
 
 
-def _maxrss_of(cmd):
+CLI_BASELINE = r"""
+import smote_ann, smote_ann.__main__, smote_ann._readers, smote_ann.streaming
+for line in open("/proc/self/status"):
+    if line.startswith("VmRSS:"):
+        print(int(line.split()[1]) * 1024)
+"""
+
+
+def _hwm_of(cmd):
+    """Run `cmd`; return its wall time and its last VmHWM, polled from /proc."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    status, hwm = Path(f"/proc/{proc.pid}/status"), 0
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    hwm = max(hwm, int(line.split()[1]) * 1024)
+        except (OSError, ValueError):  # the process is exiting
+            pass
+        time.sleep(0.02)
     wall = time.perf_counter() - start
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {err}")
-    return wall, usage.ru_maxrss * 1024, out
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {proc.stderr.read().decode()}")
+    return wall, hwm
 
 
 def run_cli(X_path, y_path, out, n_jobs, chunk_size):
-    _, baseline, _ = _maxrss_of([sys.executable, "-m", "smote_ann", "--version"])
+    baseline = int(subprocess.run(
+        [sys.executable, "-c", CLI_BASELINE], check=True, capture_output=True, text=True
+    ).stdout)
     cmd = [
         sys.executable, "-m", "smote_ann", "resample", str(X_path), "--labels", str(y_path),
         "--out", str(out), "--random-state", "0", "--n-jobs", str(n_jobs),
         "--chunk-size", str(chunk_size), "--overwrite", "--quiet",
     ]
-    wall, peak, _ = _maxrss_of(cmd)
+    wall, peak = _hwm_of(cmd)
     return {"wall_s": wall, "baseline_rss": baseline, "peak_rss": peak, "extra_rss": peak - baseline}
 
 
@@ -140,7 +158,21 @@ def main(argv=None):
     parser.add_argument("--minority", type=float, default=0.1)
     parser.add_argument("--chunk-size", type=int, default=32768)
     parser.add_argument("--folder", default=None, help="where to write the data (default: a temporary folder)")
+    parser.add_argument(
+        "--runs", default="api1,api2,cli1",
+        help="runs to make (api1, api2, cli1); results of other runs already saved for the "
+        "same configuration are kept, and outputs are compared with their digests",
+    )
     args = parser.parse_args(argv)
+    wanted = set(args.runs.split(","))
+    config = {"n_rows": args.n_rows, "n_features": args.n_features, "minority": args.minority,
+              "chunk_size": args.chunk_size}
+    out_json = RESULTS / f"streaming_{args.n_rows}.json"
+    kept = []
+    if out_json.exists():
+        saved = json.loads(out_json.read_text())
+        if all(saved.get(k) == v for k, v in config.items()):
+            kept = [r for r in saved["runs"] if f"{r['kind']}{r['n_jobs']}" not in wanted]
 
     with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
         folder = Path(tmp)
@@ -152,15 +184,17 @@ def main(argv=None):
             ("API resample_to_file", "api", 2),
             ("CLI smote-ann resample", "cli", 1),
         ]
-        rows, digests = [], set()
+        rows = []
         for label, kind, n_jobs in runs:
+            if f"{kind}{n_jobs}" not in wanted:
+                continue
             out = folder / f"out_{kind}_{n_jobs}.npy"
             run = run_api if kind == "api" else run_cli
             result = run(X_path, y_path, out, n_jobs, args.chunk_size)
             out_bytes = out.stat().st_size
-            digests.add((sha256(out), sha256(out.with_name(out.stem + ".labels.npy"))))
             result.update(
-                label=label, n_jobs=n_jobs, output_bytes=out_bytes,
+                label=label, kind=kind, n_jobs=n_jobs, output_bytes=out_bytes,
+                sha256=[sha256(out), sha256(out.with_name(out.stem + ".labels.npy"))],
                 output_rows=int(np.load(out, mmap_mode="r").shape[0]),
                 ratio=result["extra_rss"] / out_bytes,
             )
@@ -169,7 +203,9 @@ def main(argv=None):
             out.unlink()
             out.with_name(out.stem + ".labels.npy").unlink()
 
-    identical = len(digests) == 1
+    order = {"api1": 0, "api2": 1, "cli1": 2}
+    rows = sorted(kept + rows, key=lambda r: order[f"{r['kind']}{r['n_jobs']}"])
+    identical = len({tuple(r["sha256"]) for r in rows}) == 1
     print(f"\n{args.n_rows} x {args.n_features} float32, {args.minority:.0%} minority -> balanced "
           f"({rows[0]['output_rows']} rows, {rows[0]['output_bytes'] / 1e6:.0f} MB .npy); "
           f"chunk_size={args.chunk_size}; all outputs identical: {identical}\n")
@@ -180,10 +216,8 @@ def main(argv=None):
         print(f"| {r['label']} | {r['n_jobs']} | {r['wall_s']:.1f} | {split} | {r['extra_rss'] / 1e6:.0f} | "
               f"{r['ratio']:.1%} | {r['baseline_rss'] / 1e6:.0f} |")
     RESULTS.mkdir(exist_ok=True)
-    out_json = RESULTS / f"streaming_{args.n_rows}.json"
     out_json.write_text(json.dumps({
-        "n_rows": args.n_rows, "n_features": args.n_features, "minority": args.minority,
-        "chunk_size": args.chunk_size, "identical_outputs": identical,
+        **config, "identical_outputs": identical,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "runs": rows,
     }, indent=2) + "\n")
