@@ -92,11 +92,12 @@ def whole_data_recall(sampler, X, y, seed, n=2000):
     """Tie-tolerant recall@m of the approximate whole-dataset search, on n minority rows."""
     from smote_ann import FaissNN
 
+    from sklearn.base import clone
+
     nn = getattr(sampler, "nn_m_", None) or getattr(sampler, "nn_", None)
     if nn is None or getattr(nn, "index_type", "flat") == "flat":
         return None
-    if getattr(sampler, "nn_", None) is not None:
-        nn = nn.fit(X)  # ADASYN's nn_ ends fitted on the class: refit on all rows
+    nn = clone(nn).fit(X)  # the sampler's own fitted clone was released: same seed, same index
     rng = np.random.default_rng(seed)
     rows = rng.choice(np.flatnonzero(y == 1), size=n, replace=False)
     k = nn.n_neighbors

@@ -355,12 +355,12 @@ def _other_class_neighbors(nn, name, value, X, y, labels):
     """For each class in `labels`: its rows and, per row, how many of its
     neighbours in the whole dataset belong to another class.
 
-    `nn` is fitted once on all of X; each row's own index is removed from its
-    neighbours by index. Returns ``{label: (rows, n_other)}`` and the number
-    of neighbours per row.
+    A clone of `nn` is fitted once on all of X and released on return; each
+    row's own index is removed from its neighbours by index. Returns
+    ``{label: (rows, n_other)}`` and the number of neighbours per row.
     """
     _check_dataset_size(X.shape[0], nn, name, value)
-    nn.fit(X)
+    nn = clone(nn).fit(X)
     result, n_neighbors = {}, None
     for label in labels:
         rows = np.flatnonzero(y == label)
@@ -444,12 +444,13 @@ class BorderlineSMOTE(BaseOverSampler):
         requested. A class without samples in danger gets none (see Notes).
 
     nn_k_ : estimator object
-        The neighbours estimator built from `k_neighbors`, fitted on the last
-        class oversampled (``"borderline-1"``) or on all of X
-        (``"borderline-2"``).
+        The neighbours estimator built from `k_neighbors`, unfitted: searches
+        use fitted clones, released before generation so that their indexes
+        do not occupy memory while rows are generated.
 
     nn_m_ : estimator object
-        The neighbours estimator built from `m_neighbors`, fitted on all of X.
+        The neighbours estimator built from `m_neighbors`, unfitted (as
+        `nn_k_`).
 
     in_danger_indices_ : dict of ndarray
         ``{class: indices}``: the rows of X in danger, which served as bases,
@@ -554,8 +555,8 @@ class BorderlineSMOTE(BaseOverSampler):
         other, m = _other_class_neighbors(
             self.nn_m_, "m_neighbors", self.m_neighbors, X, y, targets
         )
-        if whole_dataset:
-            self.nn_k_.fit(X)
+        # borderline-2: one fitted clone for all classes, released on return
+        nn_k = clone(self.nn_k_).fit(X) if whole_dataset else None
         plans, no_danger = [], []
         for label, n_samples in targets.items():
             rows, n_other = other[label]
@@ -568,7 +569,7 @@ class BorderlineSMOTE(BaseOverSampler):
             self.in_danger_indices_[label] = bases
             class_key = int(np.searchsorted(classes, label))
             if whole_dataset:
-                partners = _kneighbors_excluding_self(self.nn_k_, X[bases], self_rows=bases)
+                partners = _kneighbors_excluding_self(nn_k, X[bases], self_rows=bases)
                 foreign = y[partners] != label
                 plans.append(ClassPlan(label, class_key, n_samples, bases, partners, foreign=foreign))
             else:
@@ -648,8 +649,9 @@ class ADASYN(BaseOverSampler):
         requested; the number generated is ``synthetic_counts_[c].sum()``.
 
     nn_ : estimator object
-        The neighbours estimator built from `n_neighbors`, fitted on the last
-        class oversampled.
+        The neighbours estimator built from `n_neighbors`, unfitted: searches
+        use fitted clones, released before generation so that their indexes
+        do not occupy memory while rows are generated.
 
     synthetic_counts_ : dict of ndarray
         ``{class: counts}``: the number of synthetic rows generated from each

@@ -652,4 +652,7 @@ def test_in_danger_indices_alias_and_fitted_attributes():
     assert ada.sampling_strategy_ == {1: int(np.sum(y == 0) - np.sum(y == 1))}
     ada.fit_resample(X, y)
     assert isinstance(ada.nn_, FaissNN) and ada.nn_.n_neighbors == 6
+    # the searches used fitted clones, released before generation (no index kept)
+    for nn in (sampler.nn_m_, sampler.nn_k_, ada.nn_):
+        assert not hasattr(nn, "index_")
     assert SMOTE().get_params().keys() < BorderlineSMOTE().get_params().keys()
