@@ -269,6 +269,7 @@ def open_sink(path, *, labels_path=None, overwrite=False):
             raise ValueError(msg)
         _check_output_path(labels_path, overwrite, role="Labels output")
     sink = sink_class(path, labels_path)
+    renamed = []
     try:
         yield sink
         sink.close()
@@ -276,13 +277,16 @@ def open_sink(path, *, labels_path=None, overwrite=False):
             f.sync()
         for f in reversed(sink.files):
             f.rename()
-        for folder in {f.path.parent for f in sink.files}:
-            _fsync_folder(folder)
+            renamed.append(f.path)
     except BaseException:
         sink.abort()
         for f in sink.files:
             f.discard()
+        for final in renamed:  # the labels of an .npy whose features failed to rename
+            final.unlink(missing_ok=True)
         raise
+    for folder in {f.path.parent for f in sink.files}:
+        _fsync_folder(folder)
 
 
 def write_blocks(sink, resampling, *, feature_names=None, target_name=None, progress=None):

@@ -249,7 +249,7 @@ def test_demo(capsys):
     out = capsys.readouterr().out
     assert "before:" in out and "{0: 3800, 1: 200}" in out
     assert out.count("{0: 3800, 1: 3800}") == 2  # exact and IVF
-    assert "recall@6" in out
+    assert "recall@5" in out
 
 
 def test_python_dash_m_and_exit_status(files):
