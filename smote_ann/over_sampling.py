@@ -364,7 +364,7 @@ def _other_class_neighbors(nn, name, value, X, y, labels):
     result, n_neighbors = {}, None
     for label in labels:
         rows = np.flatnonzero(y == label)
-        neighbors = _kneighbors_excluding_self(nn, X[rows], self_rows=rows)
+        neighbors = _kneighbors_excluding_self(nn, take_rows(X, rows), self_rows=rows)
         n_neighbors = neighbors.shape[1]
         result[label] = rows, np.sum(y[neighbors] != label, axis=1)
     return result, n_neighbors
@@ -569,12 +569,12 @@ class BorderlineSMOTE(BaseOverSampler):
             self.in_danger_indices_[label] = bases
             class_key = int(np.searchsorted(classes, label))
             if whole_dataset:
-                partners = _kneighbors_excluding_self(nn_k, X[bases], self_rows=bases)
+                partners = _kneighbors_excluding_self(nn_k, take_rows(X, bases), self_rows=bases)
                 foreign = y[partners] != label
                 plans.append(ClassPlan(label, class_key, n_samples, bases, partners, foreign=foreign))
             else:
                 neighbors = _neighbors_within(
-                    self.nn_k_, X[rows], X[bases], self_rows=np.flatnonzero(in_danger)
+                    self.nn_k_, take_rows(X, rows), take_rows(X, bases), self_rows=np.flatnonzero(in_danger)
                 )
                 plans.append(ClassPlan(label, class_key, n_samples, bases, rows[neighbors]))
         if no_danger:
@@ -740,7 +740,7 @@ class ADASYN(BaseOverSampler):
         for label in targets:
             rows, counts = other[label][0], self.synthetic_counts_[label]
             used = np.flatnonzero(counts)
-            neighbors = _neighbors_within(self.nn_, X[rows], X[rows[used]], self_rows=used)
+            neighbors = _neighbors_within(self.nn_, take_rows(X, rows), take_rows(X, rows[used]), self_rows=used)
             class_key = int(np.searchsorted(classes, label))
             plans.append(
                 ClassPlan(
