@@ -153,7 +153,7 @@ def gen_worker(probe, data, table, method):
             entropy = entropy_from(check_random_state(0))
             out = np.empty((n, X_class.shape[1]), dtype=X_class.dtype)
             pos = 0
-            for _, chunk in iter_synthetic(X_class, [plan], entropy, chunk_size=32768,
+            for _, chunk in iter_synthetic(X_class, [plan], entropy, chunk_size=16384,
                                            n_jobs=n_jobs):
                 out[pos:pos + chunk.shape[0]] = chunk
                 pos += chunk.shape[0]

@@ -156,7 +156,7 @@ def main(argv=None):
     parser.add_argument("--n-rows", type=int, default=2_000_000)
     parser.add_argument("--n-features", type=int, default=32)
     parser.add_argument("--minority", type=float, default=0.1)
-    parser.add_argument("--chunk-size", type=int, default=32768)
+    parser.add_argument("--chunk-size", type=int, default=16384)
     parser.add_argument("--folder", default=None, help="where to write the data (default: a temporary folder)")
     parser.add_argument(
         "--runs", default="api1,api2,cli1",

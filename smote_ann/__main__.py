@@ -105,8 +105,8 @@ def _build_parser():
         help="joblib workers generating the synthetic rows; -1 for all cores (default: 1)",
     )
     resample.add_argument(
-        "--chunk-size", type=_positive_int, default=32768, metavar="ROWS",
-        help="rows per chunk; memory grows with it, the output does not change (default: 32768)",
+        "--chunk-size", type=_positive_int, default=16384, metavar="ROWS",
+        help="rows per chunk; memory grows with it, the output does not change (default: 16384)",
     )
     resample.add_argument(
         "--random-state", type=int, default=None, metavar="SEED",

@@ -115,8 +115,8 @@ def draw(plan, entropy, start, stop):
 
 def interpolate(X, base_rows, partner_rows, step):
     """``X[base] + step * (X[partner] - X[base])`` in X's dtype."""
-    out = X[base_rows]
-    diff = X[partner_rows]
+    out = np.take(X, base_rows, axis=0)  # np.take gathers rows faster than X[rows]
+    diff = np.take(X, partner_rows, axis=0)
     diff -= out
     diff *= step.astype(X.dtype, copy=False)[:, np.newaxis]
     out += diff

@@ -57,13 +57,15 @@ class FaissNN(BaseEstimator):
         lists, at least 8 (every list when there are at most 8). Must not
         exceed the number of lists.
 
-    hnsw_m : int, default=32
+    hnsw_m : int, default=16
         Number of graph links per vector for ``index_type="hnsw"``: more links
-        give higher recall and a larger, slower-to-build index.
+        give higher recall and a larger, slower-to-build index (32 suits data of
+        high intrinsic dimension).
 
-    ef_construction : int, default=40
+    ef_construction : int, default=20
         Beam width while building an HNSW graph: larger is slower to build and
-        gives a better graph.
+        gives a better graph. The graph build dominates the cost of a
+        ``kneighbors(X=None)`` query of the training set.
 
     ef_search : int, default=None
         Beam width of an HNSW search: larger gives higher recall, slower
@@ -182,8 +184,8 @@ class FaissNN(BaseEstimator):
         metric="euclidean",
         nlist=None,
         nprobe=None,
-        hnsw_m=32,
-        ef_construction=40,
+        hnsw_m=16,
+        ef_construction=20,
         ef_search=None,
         batch_size=8192,
         n_jobs=None,

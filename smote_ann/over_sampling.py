@@ -229,7 +229,7 @@ class SMOTE(BaseOverSampler):
         None means 1 unless in a ``joblib.parallel_config`` context; -1
         means all processors. The neighbour search uses FAISS's own threads.
 
-    chunk_size : int, default=32768
+    chunk_size : int, default=16384
         Number of synthetic rows generated per task. Working memory beyond
         the input and the output is a few chunks of ``chunk_size x n_features``.
         Does not change the output.
@@ -297,7 +297,7 @@ class SMOTE(BaseOverSampler):
         random_state=None,
         k_neighbors=5,
         n_jobs=None,
-        chunk_size=32768,
+        chunk_size=16384,
     ):
         self.sampling_strategy = sampling_strategy
         self.random_state = random_state
@@ -432,7 +432,7 @@ class BorderlineSMOTE(BaseOverSampler):
         ``joblib.parallel_config`` context; -1 means all processors. The
         neighbour searches use FAISS's own threads.
 
-    chunk_size : int, default=32768
+    chunk_size : int, default=16384
         Number of synthetic rows generated per task. Working memory beyond
         the input and the output is a few chunks of ``chunk_size x n_features``.
         Does not change the output.
@@ -523,7 +523,7 @@ class BorderlineSMOTE(BaseOverSampler):
         m_neighbors=10,
         kind="borderline-1",
         n_jobs=None,
-        chunk_size=32768,
+        chunk_size=16384,
     ):
         self.sampling_strategy = sampling_strategy
         self.random_state = random_state
@@ -637,7 +637,7 @@ class ADASYN(BaseOverSampler):
         ``joblib.parallel_config`` context; -1 means all processors. The
         neighbour searches use FAISS's own threads.
 
-    chunk_size : int, default=32768
+    chunk_size : int, default=16384
         Number of synthetic rows generated per task. Working memory beyond
         the input and the output is a few chunks of ``chunk_size x n_features``.
         Does not change the output.
@@ -716,7 +716,7 @@ class ADASYN(BaseOverSampler):
         random_state=None,
         n_neighbors=5,
         n_jobs=None,
-        chunk_size=32768,
+        chunk_size=16384,
     ):
         self.sampling_strategy = sampling_strategy
         self.random_state = random_state
