@@ -84,22 +84,26 @@ def entropy_from(random_state):
 
 
 def _draw_block(plan, entropy, block):
-    """Draws for rows ``[block * BLOCK_SIZE, ...)`` of `plan`: (base position, partner column, step)."""
+    """Draws for rows ``[block * BLOCK_SIZE, ...)`` of `plan`.
+
+    Returns ``(pair, step)``: ``pair = base_position * k + partner_column``
+    indexes the flattened partner table, and ``step`` the interpolation step.
+    """
     start = block * BLOCK_SIZE
     n = min(BLOCK_SIZE, plan.n_samples - start)
     seed = np.random.SeedSequence(entropy, spawn_key=(plan.class_key, block))
     rng = np.random.Generator(np.random.PCG64(seed))
     n_bases, k = plan.partners.shape
     if plan.base_counts is None:
-        base_pos, col = np.divmod(rng.integers(0, n_bases * k, size=n), k)
+        pair = rng.integers(0, n_bases * k, size=n)
     else:
         base_pos = np.searchsorted(plan._base_ends, np.arange(start, start + n), side="right")
-        col = rng.integers(0, k, size=n)
+        pair = base_pos * k + rng.integers(0, k, size=n)
     step = rng.random(n)
     if plan.foreign is not None:
         shrink = rng.random(n) * FOREIGN_STEP_MAX
-        step = np.where(plan.foreign[base_pos, col], step * shrink, step)
-    return base_pos, col, step
+        step = np.where(np.take(plan.foreign, pair), step * shrink, step)
+    return pair, step
 
 
 def draw(plan, entropy, start, stop):
@@ -107,10 +111,14 @@ def draw(plan, entropy, start, stop):
     first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE
     blocks = [_draw_block(plan, entropy, b) for b in range(first, last + 1)]
     offset = start - first * BLOCK_SIZE
-    base_pos, col, step = (
-        np.concatenate(parts)[offset : offset + stop - start] for parts in zip(*blocks)
-    )
-    return plan.bases[base_pos], plan.partners[base_pos, col], step
+    if len(blocks) == 1:
+        pair, step = blocks[0]
+    else:
+        pair, step = (np.concatenate(parts) for parts in zip(*blocks))
+    pair, step = pair[offset : offset + stop - start], step[offset : offset + stop - start]
+    k = plan.partners.shape[1]
+    # np.take on the flattened (C-ordered) table: faster than 2-D fancy indexing
+    return np.take(plan.bases, pair // k), np.take(plan.partners, pair), step
 
 
 def interpolate(X, base_rows, partner_rows, step):
