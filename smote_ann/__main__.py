@@ -269,7 +269,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output written", file=sys.stderr)
         return 130
-    except (OSError, ValueError, TypeError, ImportError, MemoryError) as exc:
+    except (OSError, ValueError, TypeError, RuntimeError, ImportError, MemoryError) as exc:
         print(f"{PROG}: error: {_message(exc)}", file=sys.stderr)
         return 1
     return 0

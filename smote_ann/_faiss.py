@@ -256,7 +256,7 @@ def faiss_threads(n_jobs):
 # Building and searching
 # --------------------------------------------------------------------------
 def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
-                ef_construction, batch_size, seed, name):
+                ef_construction, batch_size, seed, name, nlist_is_automatic=False):
     """Build, train and fill the index `description` from X.
 
     X is any 2-D array or sparse matrix; it is read in batches of
@@ -265,7 +265,8 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
     Returns the index, its `SearchParameters` (`nprobe` and `ef_search`
     default from the data size when None) and the `DuplicateGroups` (None
     unless a graph index was given duplicated rows). `name` is what the user
-    called the index, for messages.
+    called the index, for messages. With `nlist_is_automatic`, a user's
+    `nprobe` larger than the chosen number of lists is clamped to it.
     """
     n_samples, n_features = X.shape
     m = METRICS[metric]
@@ -273,6 +274,9 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
 
     ivf = _extract_ivf(index)
     hnsw = _extract_hnsw(index)
+    _check_structure(ivf, hnsw, name)
+    if ivf is not None and nprobe is not None and nlist_is_automatic:
+        nprobe = min(nprobe, int(ivf.nlist))
     groups = None
     if hnsw is not None:
         X32 = np.vstack([as_float32_rows(X, rows, m.normalize)
@@ -329,6 +333,20 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
             raise ValueError(msg) from None
     set_search_parameters(index, params)
     return index, params, groups
+
+
+def _check_structure(ivf, hnsw, name):
+    """Refuse degenerate factory strings that FAISS would accept, then crash on."""
+    if ivf is not None and ivf.nlist < 1:
+        msg = f"index_type={name!r} has no IVF lists. Use at least one list, e.g. 'IVF16,Flat'."
+        raise ValueError(msg)
+    # level 0 holds 2 * M links; HNSW1 even has no level table at all
+    if hnsw is not None and (hnsw.cum_nneighbor_per_level.size() < 2 or hnsw.nb_neighbors(0) < 4):
+        msg = (
+            f"index_type={name!r} gives each HNSW node fewer than 2 links, which "
+            "FAISS cannot build. Use at least 2, e.g. 'HNSW16,Flat'."
+        )
+        raise ValueError(msg)
 
 
 def _check_ivf(params, n_samples):

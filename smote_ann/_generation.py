@@ -179,6 +179,13 @@ def iter_synthetic(X_src, plans, entropy, *, chunk_size, n_jobs):
                 yield part[position][0], X_chunk
 
 
+def _read_only(rows):
+    """A read-only view of the caller's rows: a consumer cannot write into X or y."""
+    view = np.asarray(rows).view()
+    view.flags.writeable = False
+    return view
+
+
 def iter_resampled(X, y, plans, X_src, entropy, *, chunk_size, n_jobs):
     """Yield ``(X_chunk, y_chunk)``: the originals in order, then the synthetic rows.
 
@@ -186,7 +193,7 @@ def iter_resampled(X, y, plans, X_src, entropy, *, chunk_size, n_jobs):
     """
     for start in range(0, X.shape[0], chunk_size):
         stop = min(start + chunk_size, X.shape[0])
-        yield np.asarray(X[start:stop]), np.asarray(y[start:stop])
+        yield _read_only(X[start:stop]), _read_only(y[start:stop])
         release_pages(X[start:stop])  # a memory-mapped X does not stay resident
     synthetic = iter_synthetic(X_src, plans, entropy, chunk_size=chunk_size, n_jobs=n_jobs)
     for plan, X_chunk in synthetic:

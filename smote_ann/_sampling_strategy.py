@@ -9,7 +9,7 @@ imbalanced-learn is not a runtime dependency; the tests compare both.
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
@@ -51,6 +51,13 @@ def _from_dict(targets, counts):
             f"not in y (classes present: {sorted(counts, key=str)})."
         )
         raise ValueError(msg)
+    not_int = {c: n for c, n in targets.items() if isinstance(n, bool) or not isinstance(n, Integral)}
+    if not_int:
+        msg = (
+            f"sampling_strategy must give an int number of samples per class; got "
+            f"{not_int}. Use e.g. {{class: 500}}."
+        )
+        raise TypeError(msg)
     negative = {c: n for c, n in targets.items() if n < 0}
     if negative:
         raise ValueError(

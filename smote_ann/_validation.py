@@ -78,10 +78,12 @@ def check_sampler_input(estimator, X, y, formatter=None):
     if y is None:
         msg = f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         raise ValueError(msg)
-    if _pandas_type(X, "DataFrame") and any(
-        getattr(dtype, "name", "").startswith("Sparse") for dtype in X.dtypes
-    ):
-        X = X.sparse.to_dense()
+    if _pandas_type(X, "DataFrame"):
+        # pandas sparse columns are densified column by column (the rest untouched)
+        sparse = {c: d.subtype for c, d in X.dtypes.items() if hasattr(d, "subtype")
+                  and getattr(d, "name", "").startswith("Sparse")}
+        if sparse:
+            X = X.astype(sparse)
     y_array = np.asarray(y)
     if y_array.ndim == 2 and y_array.shape[1] > 1:
         if type_of_target(y_array) != "multilabel-indicator" or np.any(y_array.sum(axis=1) != 1):
@@ -112,16 +114,23 @@ def check_sampler_input(estimator, X, y, formatter=None):
     return X, y
 
 
-def check_neighbors_object(name, value, additional_neighbor, default_factory):
+def check_neighbors_object(name, value, additional_neighbor, default_factory, seed=None):
     """An unfitted neighbours estimator for the parameter `name`.
 
     An int ``k`` gives ``default_factory(k + additional_neighbor)``; an object
     with ``kneighbors`` and ``kneighbors_graph`` is cloned, so the user's object
-    is never fitted or modified.
+    is never fitted or modified. A clone whose ``random_state`` is None gets
+    `seed` (derived from the sampler's ``random_state``), so that an
+    approximate index, and so the output, is the same for the same seed.
     """
     if isinstance(value, Integral):
-        return default_factory(int(value) + additional_neighbor)
-    return clone(value)
+        nn = default_factory(int(value) + additional_neighbor)
+    else:
+        nn = clone(value)
+    params = nn.get_params(deep=False) if hasattr(nn, "get_params") else {}
+    if seed is not None and "random_state" in params and params["random_state"] is None:
+        nn.set_params(random_state=seed)
+    return nn
 
 
 def check_class_size(label, n_class, nn, name, value):

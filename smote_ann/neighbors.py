@@ -55,7 +55,8 @@ class FaissNN(BaseEstimator):
         Number of IVF lists visited per query. Larger `nprobe` visits more
         lists: higher recall, slower queries. None chooses about 1/64 of the
         lists, at least 8 (every list when there are at most 8). Must not
-        exceed the number of lists.
+        exceed `nlist` when `nlist` is set; with ``nlist=None`` it is clamped
+        to the number of lists chosen (small classes, cross-validation folds).
 
     hnsw_m : int, default=16
         Number of graph links per vector for ``index_type="hnsw"``: more links
@@ -241,6 +242,7 @@ class FaissNN(BaseEstimator):
                 batch_size=self.batch_size,
                 seed=seed,
                 name=self.index_type,
+                nlist_is_automatic=self.index_type == "ivf" and self.nlist is None,
             )
         self.index_ = index
         self.index_description_ = description

@@ -6,7 +6,7 @@ import numbers
 import os
 import sys
 import warnings
-from abc import abstractmethod
+from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -48,7 +48,7 @@ def _exact_neighbors(n_neighbors):
     return FaissNN(n_neighbors=n_neighbors, index_type="flat")
 
 
-class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator):
+class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the SMOTE family: validation, strategy, engine, sinks.
 
     Subclasses implement `_make_plans`, the policy: which rows of each class
@@ -131,7 +131,9 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator):
         X, y = check_sampler_input(self, X, y, formatter)
         self.sampling_strategy_ = resolve_sampling_strategy(self.sampling_strategy, y)
         entropy = entropy_from(check_random_state(self.random_state))
-        plans = self._make_plans(X, y, np.unique(y))
+        # seeds unseeded neighbour estimators (IVF clustering) from the same entropy
+        nn_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+        plans = self._make_plans(X, y, np.unique(y), nn_seed)
         if plans:
             X_src, plans = compact(X, plans)
         else:
@@ -143,8 +145,11 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator):
         return Resampling(n_rows, X.shape[1], X.dtype, y.dtype, blocks)
 
     @abstractmethod
-    def _make_plans(self, X, y, classes):
-        """One `ClassPlan` per class to oversample, in `sampling_strategy_` order."""
+    def _make_plans(self, X, y, classes, nn_seed):
+        """One `ClassPlan` per class to oversample, in `sampling_strategy_` order.
+
+        `nn_seed` seeds the neighbour estimators whose ``random_state`` is None.
+        """
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -305,8 +310,8 @@ class SMOTE(BaseOverSampler):
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
 
-    def _make_plans(self, X, y, classes):
-        self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors)
+    def _make_plans(self, X, y, classes, nn_seed):
+        self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors, nn_seed)
         plans = []
         for label, n_samples in self.sampling_strategy_.items():
             if n_samples == 0:
@@ -538,9 +543,9 @@ class BorderlineSMOTE(BaseOverSampler):
         """imbalanced-learn's name for `in_danger_indices_`."""
         return self.in_danger_indices_
 
-    def _make_plans(self, X, y, classes):
-        self.nn_m_ = check_neighbors_object("m_neighbors", self.m_neighbors, 1, _exact_neighbors)
-        self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors)
+    def _make_plans(self, X, y, classes, nn_seed):
+        self.nn_m_ = check_neighbors_object("m_neighbors", self.m_neighbors, 1, _exact_neighbors, nn_seed)
+        self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors, nn_seed)
         self.in_danger_indices_ = {}
         targets = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
         if not targets:
@@ -548,10 +553,6 @@ class BorderlineSMOTE(BaseOverSampler):
         whole_dataset = self.kind == "borderline-2"
         if whole_dataset:
             _check_dataset_size(X.shape[0], self.nn_k_, "k_neighbors", self.k_neighbors)
-        else:
-            for label in targets:
-                n_class = int(np.count_nonzero(y == label))
-                check_class_size(label, n_class, self.nn_k_, "k_neighbors", self.k_neighbors)
         other, m = _other_class_neighbors(
             self.nn_m_, "m_neighbors", self.m_neighbors, X, y, targets
         )
@@ -573,6 +574,9 @@ class BorderlineSMOTE(BaseOverSampler):
                 foreign = y[partners] != label
                 plans.append(ClassPlan(label, class_key, n_samples, bases, partners, foreign=foreign))
             else:
+                # checked only for classes with danger rows: a class without
+                # any is skipped whatever its size, as in imbalanced-learn
+                check_class_size(label, rows.size, self.nn_k_, "k_neighbors", self.k_neighbors)
                 neighbors = _neighbors_within(
                     self.nn_k_, take_rows(X, rows), take_rows(X, bases), self_rows=np.flatnonzero(in_danger)
                 )
@@ -724,8 +728,8 @@ class ADASYN(BaseOverSampler):
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
 
-    def _make_plans(self, X, y, classes):
-        self.nn_ = check_neighbors_object("n_neighbors", self.n_neighbors, 1, _exact_neighbors)
+    def _make_plans(self, X, y, classes, nn_seed):
+        self.nn_ = check_neighbors_object("n_neighbors", self.n_neighbors, 1, _exact_neighbors, nn_seed)
         self.synthetic_counts_ = {}
         targets = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
         if not targets:
