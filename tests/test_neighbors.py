@@ -689,3 +689,24 @@ EXPECTED_FAILED_CHECKS: dict = {}
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "index_type, match",
+    [("HNSW0,Flat", "fewer than 2 links"), ("HNSW1,Flat", "fewer than 2 links"),
+     ("IVF0,Flat", "no IVF lists")],
+)
+def test_degenerate_factory_strings_refused_before_faiss_crashes(index_type, match):
+    # FAISS aborts (HNSW0), segfaults (HNSW1) or fails later (IVF0) on these
+    with pytest.raises(ValueError, match=match):
+        FaissNN(index_type=index_type).fit(make_data(n=100))
+
+
+def test_user_nprobe_clamped_to_automatic_nlist_only():
+    X = make_data(n=300)
+    nn = FaissNN(6, index_type="ivf", nprobe=16).fit(X)  # nlist chosen: 7 lists
+    assert nn.nprobe_ == nn.nlist_ < 16
+    ref = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(return_distance=False)
+    assert (np.sort(nn.kneighbors(return_distance=False), axis=1) == np.sort(ref, axis=1)).mean() > 0.99
+    with pytest.raises(ValueError, match=r"nprobe=16 is larger than the number of IVF lists"):
+        FaissNN(6, index_type="ivf", nlist=4, nprobe=16).fit(X)

@@ -376,3 +376,88 @@ def test_caller_arrays_untouched_on_success():
     X_before = X.copy()
     SMOTE(random_state=0, k_neighbors=FaissNN(6, metric="cosine")).fit_resample(X, y)
     np.testing.assert_array_equal(X, X_before)
+
+
+# ---------------------------------------------------------------------------
+# review follow-ups
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("index_type", ["ivf", "hnsw"])
+def test_unseeded_approximate_neighbours_still_deterministic(index_type):
+    # the sampler's random_state seeds a neighbour clone left with random_state=None
+    X, y = make_data(n=3000, dtype=np.float32)
+    nn = FaissNN(n_neighbors=6, index_type=index_type, n_jobs=1)
+    a, _ = SMOTE(k_neighbors=nn, random_state=7).fit_resample(X, y)
+    b, _ = SMOTE(k_neighbors=nn, random_state=7).fit_resample(X, y)
+    assert a.tobytes() == b.tobytes()
+    assert nn.random_state is None  # the user's object is untouched
+
+
+def test_determinism_across_random_blocks():
+    # one class needs more than one 4096-row random block; chunk sizes that
+    # do not divide the block size
+    X, y = make_data(n=12_000, weights=(0.8, 0.2), dtype=np.float32)
+    assert np.bincount(y)[0] - np.bincount(y)[1] > 4096
+    reference, _ = SMOTE(random_state=3).fit_resample(X, y)
+    for n_jobs, chunk_size in [(2, 1000), (1, 4097), (2, 3)]:
+        X_res, _ = SMOTE(random_state=3, n_jobs=n_jobs, chunk_size=chunk_size).fit_resample(X, y)
+        assert X_res.tobytes() == reference.tobytes(), (n_jobs, chunk_size)
+
+
+def test_dict_strategy_needs_int_counts():
+    X, y = make_data(n=60)
+    for bad in (40.5, "40", True):
+        with pytest.raises(TypeError, match="int number of samples per class"):
+            SMOTE(sampling_strategy={1: bad}).fit_resample(X, y)
+
+
+def test_dataframe_with_some_sparse_columns():
+    pd = pytest.importorskip("pandas")
+    X, y = make_data(n=200)
+    X_df = pd.DataFrame(X, columns=list("abcd"))
+    X_df["a"] = X_df["a"].astype(pd.SparseDtype(float, 0.0))
+    X_res, _ = SMOTE(random_state=0).fit_resample(X_df, y)
+    X_ref, _ = SMOTE(random_state=0).fit_resample(X, y)
+    np.testing.assert_allclose(X_res.astype(float).to_numpy(), X_ref)
+    assert isinstance(X_res["a"].dtype, pd.SparseDtype)
+
+
+# ---------------------------------------------------------------------------
+# property tests (hypothesis)
+# ---------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_major=st.integers(20, 80),
+    n_minor=st.integers(4, 19),
+    n_features=st.integers(1, 4),
+    k=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+    chunk_size=st.integers(1, 50),
+    float32=st.booleans(),
+)
+def test_properties(n_major, n_minor, n_features, k, seed, chunk_size, float32):
+    rng = np.random.default_rng(seed)
+    dtype = np.float32 if float32 else np.float64
+    X = rng.normal(size=(n_major + n_minor, n_features)).astype(dtype)
+    X[n_major:] += 2.0
+    y = np.r_[np.zeros(n_major, int), np.ones(n_minor, int)]
+    smote = SMOTE(k_neighbors=k, random_state=seed)
+    X_res, y_res = smote.fit_resample(X, y)
+    # counts match sampling_strategy_, originals first, dtype kept
+    assert np.bincount(y_res).tolist() == [n_major, n_major]
+    assert smote.sampling_strategy_ == {1: n_major - n_minor}
+    assert X_res.dtype == dtype
+    assert X_res[: len(X)].tobytes() == X.tobytes()
+    # each synthetic row lies on a segment to one of its k exact neighbours
+    atol = 1e-4 if float32 else 1e-8
+    assert segment_partners(X[y == 1].astype(np.float64), X_res[len(X) :].astype(np.float64), k, atol=atol).all()
+    # same seed, any chunking: same bytes
+    again, _ = SMOTE(k_neighbors=k, random_state=seed, chunk_size=chunk_size).fit_resample(X, y)
+    assert again.tobytes() == X_res.tobytes()

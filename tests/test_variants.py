@@ -656,3 +656,18 @@ def test_in_danger_indices_alias_and_fitted_attributes():
     for nn in (sampler.nn_m_, sampler.nn_k_, ada.nn_):
         assert not hasattr(nn, "index_")
     assert SMOTE().get_params().keys() < BorderlineSMOTE().get_params().keys()
+
+
+def test_tiny_noise_class_skipped_not_refused_like_imblearn():
+    # class 2 has 4 rows scattered inside the majority: all their neighbours are
+    # of other classes (noise, not danger), so both libraries skip it, whatever
+    # k_neighbors would need
+    rng = np.random.default_rng(5)
+    noise = np.array([[-1.0, -1.0], [-1.0, 0.5], [0.5, -1.0], [0.0, 0.0]])
+    X = np.vstack([rng.normal(size=(300, 2)), rng.normal(size=(60, 2)) * 0.5 + 2.5, noise])
+    y = np.r_[np.zeros(300, int), np.ones(60, int), np.full(4, 2)]
+    with pytest.warns(UserWarning, match=NO_DANGER):
+        _, y_ours = BorderlineSMOTE(random_state=0).fit_resample(X, y)
+    _, y_ref = imblearn.BorderlineSMOTE(random_state=0).fit_resample(X, y)
+    assert np.bincount(y_ours).tolist() == np.bincount(y_ref).tolist()
+    assert np.bincount(y_ours)[2] == 4
