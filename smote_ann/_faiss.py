@@ -406,7 +406,7 @@ def _exhaustive(index, n_neighbors, attempt):
             hnsw.efSearch = saved[1]
 
 
-def search(index, X, n_neighbors, *, metric, batch_size, rows=None, groups=None):
+def search(index, X, n_neighbors, *, metric, batch_size, groups=None):
     """k-nearest-neighbour search of the rows of X, in batches.
 
     Returns ``(dist, ind)``: float64 distances in scikit-learn's convention,
@@ -419,13 +419,13 @@ def search(index, X, n_neighbors, *, metric, batch_size, rows=None, groups=None)
     """
     m = METRICS[metric]
     n_neighbors = int(n_neighbors)  # FAISS's SWIG wrapper rejects numpy integers
-    n_queries = X.shape[0] if rows is None else len(rows)
+    n_queries = X.shape[0]
     dist = np.empty((n_queries, n_neighbors), dtype=np.float64)
     ind = np.empty((n_queries, n_neighbors), dtype=np.int64)
     k = n_neighbors if groups is None else min(n_neighbors, len(groups.counts))
     for out in _batches(n_queries, batch_size):
         # a slice of a float32 C-ordered X is searched without a copy
-        query = as_float32_rows(X, out if rows is None else rows[out], m.normalize)
+        query = as_float32_rows(X, out, m.normalize)
         d, i = index.search(query, k)
         missing = np.flatnonzero((i < 0).any(axis=1))
         for attempt in range(1, 4):

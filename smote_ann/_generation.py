@@ -106,10 +106,22 @@ def _draw_block(plan, entropy, block):
     return pair, step
 
 
-def draw(plan, entropy, start, stop):
-    """Base rows, partner rows and steps of synthetic rows ``start:stop`` of `plan`."""
+def draw(plan, entropy, start, stop, cache=None):
+    """Base rows, partner rows and steps of synthetic rows ``start:stop`` of `plan`.
+
+    `cache`, a dict kept by the caller across consecutive chunks of one plan,
+    holds the last block drawn, so that chunks smaller than a block do not
+    draw it again (the draws, and so the output, are the same either way).
+    """
     first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE
-    blocks = [_draw_block(plan, entropy, b) for b in range(first, last + 1)]
+    blocks = []
+    for b in range(first, last + 1):
+        key, block = cache.get("last", (None, None)) if cache is not None else (None, None)
+        if key != (id(plan), b):
+            block = _draw_block(plan, entropy, b)
+            if cache is not None:
+                cache["last"] = ((id(plan), b), block)  # one assignment: atomic
+        blocks.append(block)
     offset = start - first * BLOCK_SIZE
     if len(blocks) == 1:
         pair, step = blocks[0]
@@ -168,11 +180,12 @@ def iter_synthetic(X_src, plans, entropy, *, chunk_size, n_jobs):
         parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
     except ValueError:  # a backend without generators (multiprocessing): lists
         parallel = Parallel(n_jobs=n_jobs, prefer="threads")
+    cache = {}  # the last random block drawn (chunks smaller than a block share it)
     with parallel:
         for first in range(0, len(tasks), window):
             part = tasks[first : first + window]
             results = parallel(
-                delayed(interpolate)(X_src, *draw(plan, entropy, start, stop))
+                delayed(interpolate)(X_src, *draw(plan, entropy, start, stop, cache))
                 for plan, start, stop in part
             )
             for position, X_chunk in enumerate(results):  # to the end, or joblib stays busy

@@ -122,3 +122,14 @@ def test_iter_resampled_originals_then_synthetic(n_jobs):
     # rows of class "e" lie between rows 0 and 1 of X
     seg = X_out[130:]
     assert np.all((seg >= X[0]) & (seg <= X[1]))
+
+
+def test_block_cache_gives_the_same_draws():
+    plan = _plan(9000)
+    cache = {}
+    pieces = [draw(plan, ENTROPY, a, min(a + 700, 9000), cache) for a in range(0, 9000, 700)]
+    whole = draw(plan, ENTROPY, 0, 9000)
+    for whole_part, parts in zip(whole, zip(*pieces)):
+        np.testing.assert_array_equal(whole_part, np.concatenate(parts))
+    other = ClassPlan("d", 2, 9000, plan.bases, plan.partners)  # another plan, same cache
+    np.testing.assert_array_equal(draw(other, ENTROPY, 0, 10, cache)[2], draw(other, ENTROPY, 0, 10)[2])
