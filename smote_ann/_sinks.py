@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._readers import _format_of
+
 
 def to_arrays(blocks, n_rows, n_features, dtype, y_dtype):
     """Write the blocks into arrays preallocated once (no concatenation)."""
@@ -253,14 +255,7 @@ def open_sink(path, *, labels_path=None, overwrite=False):
     included, the temporary files are removed and nothing is left under the
     final names.
     """
-    suffix = Path(path).suffix.lower()
-    if suffix not in SINKS:
-        msg = (
-            f"Output {str(path)!r} has an unknown format {suffix or '(no suffix)'!r}; "
-            f"supported: {', '.join(sorted(SINKS))}."
-        )
-        raise ValueError(msg)
-    sink_class = SINKS[suffix]
+    sink_class = _format_of(path, SINKS, "Output")
     _check_output_path(path, overwrite)
     if sink_class is NpySink:
         labels_path = labels_path_for(path) if labels_path is None else Path(labels_path)
