@@ -135,7 +135,6 @@ def check_neighbors_object(name, value, additional_neighbor, default_factory, se
 
 def check_class_size(label, n_class, nn, name, value):
     """Raise if a class is too small for its neighbours estimator."""
-    n_needed = getattr(nn, "n_neighbors", None)
     if n_class < 2:
         msg = (
             f"Class {label!r} has {n_class} sample; synthetic samples are drawn "
@@ -143,19 +142,23 @@ def check_class_size(label, n_class, nn, name, value):
             "are needed. Leave this class out of sampling_strategy."
         )
         raise ValueError(msg)
-    if n_needed is None or n_class >= n_needed:
+    check_size(f"Class {label!r}", n_class, nn, name, value,
+               ", or leave this class out of sampling_strategy")
+
+
+def check_size(subject, n_samples, nn, name, value, hint=""):
+    """Raise if `subject` has fewer samples than `nn` (built from `name`=`value`) needs."""
+    n_needed = getattr(nn, "n_neighbors", None)
+    if n_needed is None or n_samples >= n_needed:
         return
     if isinstance(value, Integral):
         what = f"{name}={value} needs at least {n_needed} (the sample itself plus {value} neighbours)"
-        fix = f"Set {name} <= {n_class - 1}"
+        fix = f"Set {name} <= {n_samples - 1}"
     else:
         what = (
             f"{name} has n_neighbors={n_needed} (the sample itself plus "
             f"{n_needed - 1} neighbours), which needs at least {n_needed}"
         )
-        fix = f"Set its n_neighbors <= {n_class}"
-    msg = (
-        f"Class {label!r} has {n_class} samples but {what}. {fix}, or leave "
-        "this class out of sampling_strategy."
-    )
+        fix = f"Set its n_neighbors <= {n_samples}"
+    msg = f"{subject} has {n_samples} samples but {what}. {fix}{hint}."
     raise ValueError(msg)

@@ -23,6 +23,7 @@ from ._tags import sampler_tags
 from ._validation import (
     OutputFormatter,
     check_class_size,
+    check_size,
     check_neighbors_object,
     check_sampler_input,
 )
@@ -341,21 +342,6 @@ def _warn_at_caller(message, category=UserWarning):
     warnings.warn(message, category, stacklevel=stacklevel)
 
 
-def _check_dataset_size(n_samples, nn, name, value):
-    """Raise if X has fewer rows than a whole-dataset neighbours search needs."""
-    n_needed = getattr(nn, "n_neighbors", None)
-    if n_needed is None or n_samples >= n_needed:
-        return
-    if isinstance(value, numbers.Integral):
-        what = f"{name}={value} needs at least {n_needed} (the sample itself plus {value} neighbours)"
-        fix = f"Set {name} <= {n_samples - 1}"
-    else:
-        what = f"{name} has n_neighbors={n_needed}, which needs at least {n_needed}"
-        fix = f"Set its n_neighbors <= {n_samples}"
-    msg = f"X has {n_samples} samples but {what}. {fix}."
-    raise ValueError(msg)
-
-
 def _other_class_neighbors(nn, name, value, X, y, labels):
     """For each class in `labels`: its rows and, per row, how many of its
     neighbours in the whole dataset belong to another class.
@@ -364,7 +350,7 @@ def _other_class_neighbors(nn, name, value, X, y, labels):
     row's own index is removed from its neighbours by index. Returns
     ``{label: (rows, n_other)}`` and the number of neighbours per row.
     """
-    _check_dataset_size(X.shape[0], nn, name, value)
+    check_size("X", X.shape[0], nn, name, value)
     nn = clone(nn).fit(X)
     result, n_neighbors = {}, None
     for label in labels:
@@ -552,7 +538,7 @@ class BorderlineSMOTE(BaseOverSampler):
             return []
         whole_dataset = self.kind == "borderline-2"
         if whole_dataset:
-            _check_dataset_size(X.shape[0], self.nn_k_, "k_neighbors", self.k_neighbors)
+            check_size("X", X.shape[0], self.nn_k_, "k_neighbors", self.k_neighbors)
         other, m = _other_class_neighbors(
             self.nn_m_, "m_neighbors", self.m_neighbors, X, y, targets
         )
