@@ -10,6 +10,7 @@ The rest of the package sees numpy arrays and an opaque index object.
 
 import math
 import re
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
@@ -387,23 +388,35 @@ def set_search_parameters(index, params):
         hnsw.efSearch = int(params.ef_search)
 
 
+# Serialises the widen-search-restore sequence of `_exhaustive`: two threads
+# repairing results on one index would otherwise save each other's widened
+# setting and leave it in place for good.
+_WIDEN_LOCK = threading.Lock()
+
+
 @contextmanager
 def _exhaustive(index, n_neighbors, attempt):
-    """Temporarily widen the search so that every list / more of the graph is visited."""
-    ivf = _extract_ivf(index)
-    hnsw = _extract_hnsw(index)
-    saved = (ivf.nprobe if ivf is not None else None, hnsw.efSearch if hnsw is not None else None)
-    if ivf is not None:
-        ivf.nprobe = int(ivf.nlist)
-    if hnsw is not None:
-        hnsw.efSearch = int(max(hnsw.efSearch, n_neighbors) * 4**attempt)
-    try:
-        yield
-    finally:
+    """Temporarily widen the search so that every list / more of the graph is visited.
+
+    Searches by other threads meanwhile may also be widened (more accurate,
+    slower); the index's own settings are always restored.
+    """
+    with _WIDEN_LOCK:
+        ivf = _extract_ivf(index)
+        hnsw = _extract_hnsw(index)
+        saved = (ivf.nprobe if ivf is not None else None,
+                 hnsw.efSearch if hnsw is not None else None)
         if ivf is not None:
-            ivf.nprobe = saved[0]
+            ivf.nprobe = int(ivf.nlist)
         if hnsw is not None:
-            hnsw.efSearch = saved[1]
+            hnsw.efSearch = int(max(hnsw.efSearch, n_neighbors) * 4**attempt)
+        try:
+            yield
+        finally:
+            if ivf is not None:
+                ivf.nprobe = saved[0]
+            if hnsw is not None:
+                hnsw.efSearch = saved[1]
 
 
 def search(index, X, n_neighbors, *, metric, batch_size, groups=None):
