@@ -579,6 +579,11 @@ class BorderlineSMOTE(BaseOverSampler):
         return plans
 
 
+class NoOtherClassNeighborsError(ValueError, RuntimeError):
+    """ADASYN found no neighbour of another class: a ValueError, and the
+    RuntimeError imbalanced-learn raises there, so either ``except`` works."""
+
+
 class ADASYN(BaseOverSampler):
     """ADASYN: adaptive synthetic sampling, more samples where classes mix.
 
@@ -664,8 +669,9 @@ class ADASYN(BaseOverSampler):
     -----
     Raises a ValueError where imbalanced-learn raises: when no sample of a
     class has a neighbour of another class (the weights are all zero: the
-    class is well separated and SMOTE suits it better), and when the
-    rounding leaves no sample to generate.
+    class is well separated and SMOTE suits it better; the error is also a
+    RuntimeError, what imbalanced-learn raises there), and when the rounding
+    leaves no sample to generate.
 
     The synthetic rows of a class come base by base, in the order of the
     class's rows, as in imbalanced-learn. The sample's own index is removed
@@ -752,7 +758,7 @@ class ADASYN(BaseOverSampler):
                 "weight is zero and there is nothing to adapt to. Use SMOTE for this "
                 "class, or increase n_neighbors."
             )
-            raise ValueError(msg)
+            raise NoOtherClassNeighborsError(msg)
         ratio /= total
         counts = np.rint(ratio * n_samples).astype(np.intp)
         if not counts.any():

@@ -606,6 +606,9 @@ def test_adasyn_without_other_class_neighbors():
     X, y = make_data(n=300, shift=50)
     with pytest.raises(ValueError, match=r"no neighbour of another class.*class 1.*Use SMOTE"):
         ADASYN(random_state=0).fit_resample(X, y)
+    # drop-in: code written for imbalanced-learn catches a RuntimeError here
+    with pytest.raises(RuntimeError, match=r"no neighbour of another class"):
+        ADASYN(random_state=0).fit_resample(X, y)
     with pytest.raises(RuntimeError, match="Use SMOTE instead"):  # imblearn raises too
         imblearn.ADASYN(random_state=0).fit_resample(X, y)
 
