@@ -45,6 +45,55 @@ class Resampling(NamedTuple):
     blocks: object  # iterator of (X_chunk, y_chunk)
 
 
+# Docstring paragraphs shared by the samplers, filled in by `_shared_doc`.
+_DOC_PARTS = {
+    "random_state": """\
+    random_state : int, RandomState instance or None, default=None
+        Controls the random draws (bases, neighbours, steps), and seeds
+        neighbour estimators left with ``random_state=None``. The same int
+        gives the same output whatever `n_jobs`, `chunk_size` and joblib
+        backend.
+""",
+    "neighbors_object": """\
+        - an int ``k``: an exact :class:`~smote_ann.FaissNN` with
+          ``n_neighbors=k + 1`` (the sample itself plus ``k`` neighbours);
+        - an object with ``kneighbors`` and ``kneighbors_graph`` (a
+          :class:`~smote_ann.FaissNN` with an approximate index,
+          :class:`sklearn.neighbors.NearestNeighbors`, ...). It is cloned,
+          never modified, and as in imbalanced-learn its ``n_neighbors``
+          counts the sample itself.
+""",
+    "n_jobs": """\
+    n_jobs : int, default=None
+        Number of joblib workers generating the synthetic rows (threads by
+        default; follows ``joblib.parallel_config``, e.g. a Dask backend).
+        None means 1 unless in a ``joblib.parallel_config`` context; -1
+        means all processors. The neighbour searches use FAISS's own threads.
+""",
+    "chunk_size": """\
+    chunk_size : int, default=16384
+        Number of synthetic rows generated per task. Working memory beyond
+        the input and the output is a few chunks of ``chunk_size x n_features``.
+        Does not change the output.
+""",
+    "fitted_features": """\
+    n_features_in_ : int
+        Number of features seen during :meth:`fit_resample`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :meth:`fit_resample`. Defined only when
+        `X` has feature names that are all strings.
+""",
+}
+
+
+def _shared_doc(cls):
+    """Fill the shared ``%(name)s`` paragraphs into a sampler's docstring."""
+    if cls.__doc__:  # None under python -OO
+        cls.__doc__ = cls.__doc__ % _DOC_PARTS
+    return cls
+
+
 def _exact_neighbors(n_neighbors):
     return FaissNN(n_neighbors=n_neighbors, index_type="flat")
 
@@ -183,6 +232,7 @@ def _kneighbors_excluding_self(nn, X_query, self_rows=None):
     return _exclude_self(ind, self_rows=self_rows)
 
 
+@_shared_doc
 class SMOTE(BaseOverSampler):
     """Synthetic Minority Over-sampling Technique, chunked and deterministic.
 
@@ -214,32 +264,13 @@ class SMOTE(BaseOverSampler):
 
         Resolved exactly as imbalanced-learn resolves it for over-samplers.
 
-    random_state : int, RandomState instance or None, default=None
-        Controls the draws of bases, neighbours and steps. The same int gives
-        the same output whatever `n_jobs`, `chunk_size` and joblib backend.
-
+%(random_state)s
     k_neighbors : int or object, default=5
         The neighbourhood of each sample:
 
-        - an int ``k``: an exact :class:`~smote_ann.FaissNN` with
-          ``n_neighbors=k + 1`` (the sample itself plus ``k`` neighbours);
-        - an object with ``kneighbors`` and ``kneighbors_graph`` (a
-          :class:`~smote_ann.FaissNN` with an approximate index,
-          :class:`sklearn.neighbors.NearestNeighbors`, ...). It is cloned,
-          never modified, and as in imbalanced-learn its ``n_neighbors``
-          counts the sample itself.
-
-    n_jobs : int, default=None
-        Number of joblib workers generating the synthetic rows (threads by
-        default; follows ``joblib.parallel_config``, e.g. a Dask backend).
-        None means 1 unless in a ``joblib.parallel_config`` context; -1
-        means all processors. The neighbour search uses FAISS's own threads.
-
-    chunk_size : int, default=16384
-        Number of synthetic rows generated per task. Working memory beyond
-        the input and the output is a few chunks of ``chunk_size x n_features``.
-        Does not change the output.
-
+%(neighbors_object)s
+%(n_jobs)s
+%(chunk_size)s
     Attributes
     ----------
     sampling_strategy_ : dict
@@ -250,13 +281,7 @@ class SMOTE(BaseOverSampler):
         is searched by a fitted clone, released before generation so that its
         index does not occupy memory while rows are generated.
 
-    n_features_in_ : int
-        Number of features seen during :meth:`fit_resample`.
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :meth:`fit_resample`. Defined only when
-        `X` has feature names that are all strings.
-
+%(fitted_features)s
     See Also
     --------
     imblearn.over_sampling.SMOTE : The reference implementation.
@@ -361,6 +386,7 @@ def _other_class_neighbors(nn, name, value, X, y, labels):
     return result, n_neighbors
 
 
+@_shared_doc
 class BorderlineSMOTE(BaseOverSampler):
     """Borderline-SMOTE: SMOTE from the samples on the class border only.
 
@@ -390,21 +416,11 @@ class BorderlineSMOTE(BaseOverSampler):
         exactly as imbalanced-learn resolves it for over-samplers (see
         :class:`SMOTE`).
 
-    random_state : int, RandomState instance or None, default=None
-        Controls the draws of bases, neighbours and steps. The same int gives
-        the same output whatever `n_jobs`, `chunk_size` and joblib backend.
-
+%(random_state)s
     k_neighbors : int or object, default=5
         The neighbours toward which synthetic samples are drawn:
 
-        - an int ``k``: an exact :class:`~smote_ann.FaissNN` with
-          ``n_neighbors=k + 1`` (the sample itself plus ``k`` neighbours);
-        - an object with ``kneighbors`` and ``kneighbors_graph`` (a
-          :class:`~smote_ann.FaissNN` with an approximate index,
-          :class:`sklearn.neighbors.NearestNeighbors`, ...). It is cloned,
-          never modified, and as in imbalanced-learn its ``n_neighbors``
-          counts the sample itself.
-
+%(neighbors_object)s
     m_neighbors : int or object, default=10
         The neighbours in the whole dataset that decide whether a sample is
         in danger; an int or an object, as for `k_neighbors`. This is the
@@ -417,17 +433,8 @@ class BorderlineSMOTE(BaseOverSampler):
         class only (``"borderline-1"``) or toward neighbours of any class,
         with shortened steps toward other classes (``"borderline-2"``).
 
-    n_jobs : int, default=None
-        Number of joblib workers generating the synthetic rows (threads by
-        default; follows ``joblib.parallel_config``). None means 1 unless in a
-        ``joblib.parallel_config`` context; -1 means all processors. The
-        neighbour searches use FAISS's own threads.
-
-    chunk_size : int, default=16384
-        Number of synthetic rows generated per task. Working memory beyond
-        the input and the output is a few chunks of ``chunk_size x n_features``.
-        Does not change the output.
-
+%(n_jobs)s
+%(chunk_size)s
     Attributes
     ----------
     sampling_strategy_ : dict
@@ -448,13 +455,7 @@ class BorderlineSMOTE(BaseOverSampler):
         for each class that had some. Also available under imbalanced-learn's
         name ``in_danger_indices``.
 
-    n_features_in_ : int
-        Number of features seen during :meth:`fit_resample`.
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :meth:`fit_resample`. Defined only when
-        `X` has feature names that are all strings.
-
+%(fitted_features)s
     See Also
     --------
     imblearn.over_sampling.BorderlineSMOTE : The reference implementation.
@@ -584,6 +585,7 @@ class NoOtherClassNeighborsError(ValueError, RuntimeError):
     RuntimeError imbalanced-learn raises there, so either ``except`` works."""
 
 
+@_shared_doc
 class ADASYN(BaseOverSampler):
     """ADASYN: adaptive synthetic sampling, more samples where classes mix.
 
@@ -607,36 +609,17 @@ class ADASYN(BaseOverSampler):
         rounding above), resolved exactly as imbalanced-learn resolves it for
         over-samplers (see :class:`SMOTE`).
 
-    random_state : int, RandomState instance or None, default=None
-        Controls the draws of neighbours and steps. The same int gives the
-        same output whatever `n_jobs`, `chunk_size` and joblib backend.
-
+%(random_state)s
     n_neighbors : int or object, default=5
         The neighbourhood of each sample, used both for the weights (in the
         whole dataset) and for the partners (within the class):
 
-        - an int ``k``: an exact :class:`~smote_ann.FaissNN` with
-          ``n_neighbors=k + 1`` (the sample itself plus ``k`` neighbours);
-        - an object with ``kneighbors`` and ``kneighbors_graph`` (a
-          :class:`~smote_ann.FaissNN` with an approximate index,
-          :class:`sklearn.neighbors.NearestNeighbors`, ...). It is cloned,
-          never modified, and as in imbalanced-learn its ``n_neighbors``
-          counts the sample itself.
-
+%(neighbors_object)s
         The whole-dataset search is the expensive one, where an approximate
         :class:`~smote_ann.FaissNN` pays most.
 
-    n_jobs : int, default=None
-        Number of joblib workers generating the synthetic rows (threads by
-        default; follows ``joblib.parallel_config``). None means 1 unless in a
-        ``joblib.parallel_config`` context; -1 means all processors. The
-        neighbour searches use FAISS's own threads.
-
-    chunk_size : int, default=16384
-        Number of synthetic rows generated per task. Working memory beyond
-        the input and the output is a few chunks of ``chunk_size x n_features``.
-        Does not change the output.
-
+%(n_jobs)s
+%(chunk_size)s
     Attributes
     ----------
     sampling_strategy_ : dict
@@ -652,13 +635,7 @@ class ADASYN(BaseOverSampler):
         ``{class: counts}``: the number of synthetic rows generated from each
         sample of the class, in the order of ``np.flatnonzero(y == class)``.
 
-    n_features_in_ : int
-        Number of features seen during :meth:`fit_resample`.
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :meth:`fit_resample`. Defined only when
-        `X` has feature names that are all strings.
-
+%(fitted_features)s
     See Also
     --------
     imblearn.over_sampling.ADASYN : The reference implementation.
