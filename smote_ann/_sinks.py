@@ -19,16 +19,12 @@ import numpy as np
 from ._readers import _format_of
 
 
-def to_arrays(blocks, n_rows, n_features, dtype, y_dtype):
-    """Write the blocks into arrays preallocated once (no concatenation)."""
-    X_out = np.empty((n_rows, n_features), dtype=dtype)
-    y_out = np.empty(n_rows, dtype=y_dtype)
-    position = 0
-    for X_chunk, y_chunk in blocks:
-        stop = position + X_chunk.shape[0]
-        X_out[position:stop] = X_chunk
-        y_out[position:stop] = y_chunk
-        position = stop
+def to_arrays(resampling):
+    """The whole `Resampling` in arrays preallocated once (no concatenation)."""
+    r = resampling
+    X_out = np.empty((r.n_rows, r.n_features), dtype=r.dtype)
+    y_out = np.empty(r.n_rows, dtype=r.y_dtype)
+    r.fill(X_out, y_out)
     return X_out, y_out
 
 
@@ -292,7 +288,7 @@ def write_blocks(sink, resampling, *, feature_names=None, target_name=None, prog
     r = resampling
     sink.start(r.n_rows, r.n_features, r.dtype, r.y_dtype, feature_names, target_name)
     n_written = 0
-    for X_chunk, y_chunk in r.blocks:
+    for X_chunk, y_chunk in r.blocks():
         sink.write(X_chunk, y_chunk)
         n_written += X_chunk.shape[0]
         if progress is not None:

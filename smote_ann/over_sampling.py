@@ -8,14 +8,13 @@ import sys
 import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
-from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._generation import ClassPlan, compact, entropy_from, iter_resampled
+from ._generation import ClassPlan, Resampling, compact, entropy_from
 from ._readers import take_rows
 from ._sampling_strategy import resolve_sampling_strategy
 from ._sinks import to_arrays
@@ -33,16 +32,6 @@ _NEIGHBORS_CONSTRAINT = [
     Interval(numbers.Integral, 1, None, closed="left"),
     HasMethods(["kneighbors", "kneighbors_graph"]),
 ]
-
-
-class Resampling(NamedTuple):
-    """A resampling in progress: its size and its blocks, not yet consumed."""
-
-    n_rows: int
-    n_features: int
-    dtype: np.dtype
-    y_dtype: np.dtype
-    blocks: object  # iterator of (X_chunk, y_chunk)
 
 
 # Docstring paragraphs shared by the samplers, filled in by `_shared_doc`.
@@ -166,16 +155,15 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator, metaclass=ABCMeta):
             The labels of `X_resampled`.
         """
         formatter = OutputFormatter(X, y)
-        r = self._resample(X, y, formatter)
-        X_res, y_res = to_arrays(r.blocks, r.n_rows, r.n_features, r.dtype, r.y_dtype)
+        X_res, y_res = to_arrays(self._resample(X, y, formatter))
         return formatter(X_res, y_res)
 
     def _resample(self, X, y, formatter=None):
-        """Validate, plan, and return the resampling as lazy blocks.
+        """Validate, plan, and return the `Resampling`, not yet generated.
 
         The random draws depend on `random_state` and on the position of each
-        synthetic row only. Every sink (in memory, files, a generator) consumes
-        the same blocks, so they all hold the same rows in the same order.
+        synthetic row only, so every sink (in memory, files, a generator)
+        gets the same rows in the same order.
         """
         self._validate_params()
         X, y = check_sampler_input(self, X, y, formatter)
@@ -188,11 +176,7 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator, metaclass=ABCMeta):
             X_src, plans = compact(X, plans)
         else:
             X_src = X[:0]
-        blocks = iter_resampled(
-            X, y, plans, X_src, entropy, chunk_size=self.chunk_size, n_jobs=self.n_jobs
-        )
-        n_rows = X.shape[0] + sum(p.n_samples for p in plans)
-        return Resampling(n_rows, X.shape[1], X.dtype, y.dtype, blocks)
+        return Resampling(X, y, plans, X_src, entropy, self.chunk_size, self.n_jobs)
 
     @abstractmethod
     def _make_plans(self, X, y, classes, nn_seed):

@@ -72,7 +72,7 @@ def iter_resample(sampler, X, y):
     """
     _check_sampler(sampler, "iter_resample")
     resampling = sampler._resample(X, y)
-    return resampling.blocks
+    return resampling.blocks()
 
 
 def resample_to_file(

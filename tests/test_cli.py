@@ -178,7 +178,7 @@ def test_disk_full_and_interrupt_leave_nothing(files, capsys, monkeypatch):
     def failing(exc):
         def write_blocks(sink, r, **kwargs):
             sink.start(r.n_rows, r.n_features, r.dtype, r.y_dtype, None, None)
-            for X_chunk, y_chunk in r.blocks:
+            for X_chunk, y_chunk in r.blocks():
                 sink.write(X_chunk, y_chunk)
                 calls.append(1)
                 if len(calls) % 3 == 0:

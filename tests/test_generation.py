@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+from joblib import parallel_config
+
+from smote_ann import _generation
 
 from smote_ann._generation import (
     BLOCK_SIZE,
@@ -9,8 +12,8 @@ from smote_ann._generation import (
     ClassPlan,
     compact,
     draw,
+    Resampling,
     interpolate,
-    iter_resampled,
 )
 
 ENTROPY = [1, 2, 3, 4]
@@ -37,6 +40,24 @@ def test_interpolate_keeps_float32_and_input_untouched():
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, [[5.0, 6.0], [5.0, 6.0]])
     np.testing.assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("piece_bytes", [1, 64, 2**17])
+def test_interpolate_in_pieces_is_the_plain_formula(dtype, piece_bytes, monkeypatch):
+    # pieces of 1 row (smaller than a row), a few rows, and the default size
+    monkeypatch.setattr(_generation, "PIECE_BYTES", piece_bytes)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5)).astype(dtype)
+    base, partner = rng.integers(0, 300, 2000), rng.integers(0, 300, 2000)
+    step = rng.random(2000)
+    expected = X[base] + step.astype(dtype)[:, None] * (X[partner] - X[base])
+    out = np.full((2010, 5), 7, dtype=dtype)
+    result = interpolate(X, base, partner, step, out=out[5:2005])
+    assert np.shares_memory(result, out)  # written in place
+    assert out[5:2005].tobytes() == expected.tobytes()
+    assert np.all(out[:5] == 7) and np.all(out[2005:] == 7)
+    assert interpolate(X, base, partner, step).tobytes() == expected.tobytes()
 
 
 @pytest.mark.parametrize("splits", [[1], [BLOCK_SIZE - 1, BLOCK_SIZE + 1], [3, 5000, 9999], list(range(1, 10_000, 997))])
@@ -106,22 +127,49 @@ def test_compact_keeps_rows():
     assert X_src.flags.c_contiguous and len(X_src) <= 100
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_iter_resampled_originals_then_synthetic(n_jobs):
+def _resampling(chunk_size, n_jobs):
     X = np.arange(200.0).reshape(100, 2)
-    y = np.arange(100) % 2
+    y = (np.arange(100) % 2).astype(object)
     plans = [_plan(30, seed=1), ClassPlan("e", 3, 17, np.array([0, 1]), np.array([[1], [0]]))]
     X_src, renumbered = compact(X, plans)
-    blocks = list(iter_resampled(X, y.astype(object), renumbered, X_src, ENTROPY, chunk_size=8, n_jobs=n_jobs))
+    return Resampling(X, y, renumbered, X_src, ENTROPY, chunk_size, n_jobs)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_blocks_originals_then_synthetic(n_jobs):
+    r = _resampling(chunk_size=8, n_jobs=n_jobs)
+    assert (r.n_rows, r.n_features, r.dtype, r.y_dtype) == (147, 2, np.float64, object)
+    blocks = list(r.blocks())
     X_out = np.concatenate([b[0] for b in blocks])
     y_out = np.concatenate([b[1] for b in blocks])
     assert len(X_out) == 147
-    np.testing.assert_array_equal(X_out[:100], X)
+    np.testing.assert_array_equal(X_out[:100], r.X)
     assert list(y_out[100:]) == ["c"] * 30 + ["e"] * 17
     assert all(len(b[0]) <= 8 for b in blocks)
     # rows of class "e" lie between rows 0 and 1 of X
     seg = X_out[130:]
-    assert np.all((seg >= X[0]) & (seg <= X[1]))
+    assert np.all((seg >= r.X[0]) & (seg <= r.X[1]))
+    # class "c": each row on the segment from its base to its partner (hand-computed)
+    plan = _plan(30, seed=1)
+    base_rows, partner_rows, step = draw(plan, ENTROPY, 0, 30)
+    expected = r.X[base_rows] + step[:, None] * (r.X[partner_rows] - r.X[base_rows])
+    assert X_out[100:130].tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("backend", ["threading", "sequential", "loky"])
+@pytest.mark.parametrize("chunk_size", [1, 5, 8, 1000])
+def test_fill_writes_the_same_rows_as_blocks(backend, chunk_size):
+    reference = _resampling(chunk_size=8, n_jobs=1)
+    X_ref = np.concatenate([b[0] for b in reference.blocks()])
+    y_ref = np.concatenate([b[1] for b in reference.blocks()])
+    r = _resampling(chunk_size=chunk_size, n_jobs=2)
+    X_out, y_out = np.empty((r.n_rows, 2)), np.empty(r.n_rows, dtype=object)
+    with parallel_config(backend=backend):
+        # threads write in place; loky's processes send their chunks back
+        assert _generation._shares_memory() is (backend != "loky")
+        r.fill(X_out, y_out)
+    assert X_out.tobytes() == X_ref.tobytes()
+    assert list(y_out) == list(y_ref)
 
 
 def test_block_cache_gives_the_same_draws():
