@@ -19,15 +19,24 @@ End to end (``fit_resample``):
   (FaissNN's IVF defaults; 6 = the sample plus 5 neighbours, as imbalanced-learn counts)
 
 Generation step alone, on the same precomputed exact neighbour table of the
-minority class (computed once, outside the timing), median of 5 runs:
+minority class (computed once, outside the timing):
 
 - ``gen_imblearn``: imbalanced-learn's ``SMOTE._make_samples``
 - ``gen_ours`` / ``gen_ours_2jobs``: smote_ann's engine (``_generation``), one
   ``ClassPlan`` generated chunk by chunk into a preallocated array, as
   ``fit_resample`` does (``fill_synthetic``), with ``n_jobs=None`` / ``n_jobs=2``.
 
+Each generation method runs in ``--gen-processes`` fresh processes (5), five
+calls each. Two rows per method: the *first call* of a process (the median
+over processes; what a user's single ``fit_resample`` pays, and how issue 3
+measured imbalanced-learn's 1.75 s) and the *repeated calls* (the median of
+the others). They differ for imbalanced-learn because its ~600 MiB of
+temporaries are fresh memory on a first call, which the kernel must find and
+zero (transparent huge pages); later calls reuse freed pages.
+
 Targets (issue 3): IVF >= 8x faster than imbalanced-learn end to end; exact
-not slower; generation >= 10x faster; peak RSS <= input + 1.25 x output.
+not slower; generation >= 10x faster (first call); peak RSS <= input + 1.25 x
+output.
 Results: ``results/smote_<rows>.json`` / ``.csv`` / ``.md``.
 """
 
@@ -59,6 +68,8 @@ from _common import (  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 K = 5
+GEN_FIRST = "generation, first call"
+GEN_REPEATED = "generation, repeated calls"
 
 
 def _sampler(method):
@@ -131,7 +142,8 @@ def _profile_text(profiler, n=25):
 def gen_worker(probe, data, table, method, repeat=5):
     """The generation step alone, on the minority class and a precomputed neighbour table.
 
-    Wall time is the median of `repeat` runs in the same process.
+    Times `repeat` calls in this process: the first (as a user's single
+    ``fit_resample``), then the repeated ones. Peak RSS is the first call's.
     """
     X, y = load_arrays(data, "X", "y")
     (nns,) = load_arrays(table, "nns")
@@ -162,15 +174,16 @@ def gen_worker(probe, data, table, method, repeat=5):
     generate(1000)  # warm-up: the same code path once, small
     probe.start()
     times = []
-    for _ in range(repeat):  # the step is short: the median of a few runs
+    for _ in range(repeat):
         out = None  # the previous output is freed before the next is allocated
         t0 = time.perf_counter()
         out = generate(n_new)
         times.append(time.perf_counter() - t0)
-    return {"wall_s": float(np.median(times)), "wall_runs_s": times,
-            "peak_bytes": probe.peak_bytes(), "output_bytes": out.nbytes,
-            "dtype_out": str(out.dtype), "n_out": int(out.shape[0]),
-            "memory_method": probe.method}
+        if len(times) == 1:
+            peak = probe.peak_bytes()
+    return {"first_s": times[0], "repeated_s": times[1:], "peak_bytes": peak,
+            "output_bytes": out.nbytes, "dtype_out": str(out.dtype),
+            "n_out": int(out.shape[0]), "memory_method": probe.method}
 
 
 def main(argv=None):
@@ -178,6 +191,8 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--gen-processes", type=int, default=5,
+                        help="fresh processes per generation method (first calls: their median)")
     parser.add_argument("--no-score", action="store_true",
                         help="skip the LogisticRegression score of each output")
     parser.add_argument("--omp-passive", action="store_true",
@@ -225,17 +240,19 @@ def main(argv=None):
                 print(f"\n### cProfile of {method} (sorted by own time)\n\n```\n"
                       f"{res['profile']}```\n")
         for method in ("gen_imblearn", "gen_ours", "gen_ours_2jobs"):
-            res = run_isolated(__file__, "gen_worker",
-                               dict(data=data, table=table, method=method), env=env_vars)
-            records.append({"step": "generation", "method": method, **res})
-            log(f"{method}: {res.get('wall_s', res.get('error'))}")
+            runs = [run_isolated(__file__, "gen_worker",
+                                 dict(data=data, table=table, method=method), env=env_vars)
+                    for _ in range(args.gen_processes)]
+            records.extend(_generation_records(method, runs))
+            log(f"{method}: first calls {[r.get('first_s', r.get('error')) for r in runs]}")
 
     ref = {r["step"]: r for r in records if r["method"] in ("imblearn", "gen_imblearn")}
     for r in records:
-        if "error" in r or "error" in ref[r["step"]]:
+        if "error" in r or "error" in ref.get(r["step"], {"error": None}):
             continue
         r["speedup_vs_imblearn"] = ref[r["step"]]["wall_s"] / r["wall_s"]
-        r["peak_mib"] = r["peak_bytes"] / MIB
+        if "peak_bytes" in r:
+            r["peak_mib"] = r["peak_bytes"] / MIB
         if r["step"] == "end to end":
             budget = r["input_bytes"] + 1.25 * r["output_bytes"]
             r["peak_over_budget"] = r["peak_bytes"] / budget
@@ -251,6 +268,8 @@ def main(argv=None):
         ("peak / (in + out)", lambda r: fmt(r.get("peak_over_in_out"), ".2f")),
         ("nn recall@6", lambda r: fmt(r.get("nn_recall"), ".3f") if r.get("nn_recall") is not None
          else ("exact" if r["step"] == "end to end" else "same table")),
+        ("runs: n, min–max s", lambda r: f"{len(r['runs_s'])}, {min(r['runs_s']):.2f}–"
+         f"{max(r['runs_s']):.2f}" if r.get("runs_s") else "–"),
         ("LR AP", lambda r: fmt(r.get("lr_ap"), ".3f")),
     ])
     failed = [f"{r['method']}: {r['error']}" for r in records if "error" in r]
@@ -271,7 +290,7 @@ def main(argv=None):
         "",
         "Targets (issue 3):",
         "",
-        *[f"- {'met' if ok else 'MISSED'}: {text}" for text, ok in targets],
+        *[f"- {({True: 'met', False: 'MISSED', None: 'info'})[ok]}: {text}" for text, ok in targets],
         *([""] + ["Failed: " + f for f in failed] if failed else []),
     ])
     print(md)
@@ -288,21 +307,43 @@ def main(argv=None):
     return 0
 
 
+def _generation_records(method, runs):
+    """Two rows per method: first calls (median over processes), repeated calls (median)."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return [{"step": GEN_FIRST, "method": method, **failed[0]}]
+    first = [r["first_s"] for r in runs]
+    repeated = [t for r in runs for t in r["repeated_s"]]
+    common = {k: runs[0][k] for k in ("output_bytes", "dtype_out", "n_out", "memory_method")}
+    return [
+        {"step": GEN_FIRST, "method": method, "wall_s": float(np.median(first)),
+         "runs_s": first, "peak_bytes": float(np.median([r["peak_bytes"] for r in runs])),
+         **common},
+        {"step": GEN_REPEATED, "method": method, "wall_s": float(np.median(repeated)),
+         "runs_s": repeated, **common},
+    ]
+
+
 def _targets(records):
-    by = {r["method"]: r for r in records if "error" not in r}
+    """``(text, met)`` per target of issue 3; ``met=None`` for a reported figure."""
+    by = {(r["step"], r["method"]): r for r in records if "error" not in r}
     out = []
 
-    def speed(name, ref, factor, text):
-        if name in by and ref in by:
-            ratio = by[ref]["wall_s"] / by[name]["wall_s"]
-            out.append((f"{text} (measured {ratio:.2f}x)", ratio >= factor))
+    def speed(step, name, ref, factor, text):
+        if (step, name) in by and (step, ref) in by:
+            ratio = by[step, ref]["wall_s"] / by[step, name]["wall_s"]
+            out.append((f"{text} (measured {ratio:.2f}x)", None if factor is None else ratio >= factor))
 
-    speed("ours_ivf", "imblearn", 8, "IVF >= 8x faster than imbalanced-learn end to end")
-    speed("ours_exact", "imblearn", 1, "exact not slower than imbalanced-learn end to end")
-    speed("gen_ours", "gen_imblearn", 10, "generation step >= 10x faster (n_jobs=None)")
+    e2e = "end to end"
+    speed(e2e, "ours_ivf", "imblearn", 8, "IVF >= 8x faster than imbalanced-learn end to end")
+    speed(e2e, "ours_exact", "imblearn", 1, "exact not slower than imbalanced-learn end to end")
+    speed(GEN_FIRST, "gen_ours", "gen_imblearn", 10,
+          "generation step >= 10x faster (n_jobs=None, first call in a process)")
+    speed(GEN_REPEATED, "gen_ours", "gen_imblearn", None,
+          "generation step, repeated calls in one process (not a target)")
     for name in ("ours_exact", "ours_ivf"):
-        if name in by:
-            r = by[name]
+        if (e2e, name) in by:
+            r = by[e2e, name]
             out.append((f"{name}: peak RSS {r['peak_bytes'] / MIB:.0f} MiB <= input + 1.25 x output "
                         f"= {(r['input_bytes'] + 1.25 * r['output_bytes']) / MIB:.0f} MiB",
                         r["peak_bytes"] <= r["input_bytes"] + 1.25 * r["output_bytes"]))
