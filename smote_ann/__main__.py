@@ -16,6 +16,7 @@ from pathlib import Path
 
 PROG = "smote-ann"
 _STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
+_METHODS = ("smote", "borderline-1", "borderline-2", "adasyn")
 
 
 def _sampling_strategy(text):
@@ -62,8 +63,8 @@ def _build_parser():
         "resample",
         help="resample a dataset file to another file, a chunk at a time",
         description=(
-            "Resample INPUT with SMOTE and write the result to OUTPUT: the original "
-            "rows in order, then the synthetic rows. INPUT: .npy (memory-mapped; "
+            "Resample INPUT with SMOTE (or a variant: --method) and write the result "
+            "to OUTPUT: the original rows in order, then the synthetic rows. INPUT: .npy (memory-mapped; "
             "labels from --labels), .npz, .csv or .parquet (labels from the column "
             "--target). OUTPUT: .npy (labels to OUTPUT with .labels.npy, or "
             "--labels-out) or .parquet (labels as a column). The output is written "
@@ -87,18 +88,28 @@ def _build_parser():
         help="where a .npy OUTPUT puts its labels (default: OUTPUT with .labels.npy)",
     )
     resample.add_argument(
+        "--method", "-m", choices=_METHODS, default="smote",
+        help="smote, borderline-1 / borderline-2 (Borderline-SMOTE) or adasyn (default: smote)",
+    )
+    resample.add_argument(
         "--sampling-strategy", "-s", type=_sampling_strategy, default="auto", metavar="STRATEGY",
         help="auto, minority, 'not minority', 'not majority', all, or a float "
         "minority/majority ratio for two classes (default: auto)",
     )
     resample.add_argument(
         "--k-neighbors", "-k", type=_positive_int, default=5, metavar="K",
-        help="neighbours per sample (default: 5)",
+        help="neighbours per sample: SMOTE's and Borderline-SMOTE's k_neighbors, "
+        "ADASYN's n_neighbors (default: 5)",
+    )
+    resample.add_argument(
+        "--m-neighbors", type=_positive_int, default=None, metavar="M",
+        help="Borderline-SMOTE: neighbours, of any class, that decide which rows are "
+        "in danger (default: 10)",
     )
     resample.add_argument(
         "--index-type", default="flat", metavar="INDEX",
-        help="FAISS index: flat (exact), ivf, hnsw, or a faiss.index_factory string "
-        "such as IVF256,PQ16 (default: flat)",
+        help="FAISS index of every neighbour search: flat (exact), ivf, hnsw, or a "
+        "faiss.index_factory string such as IVF256,PQ16 (default: flat)",
     )
     resample.add_argument(
         "--n-jobs", "-j", type=_n_jobs, default=None, metavar="N",
@@ -168,36 +179,51 @@ def _progress_bar(disable):
     return factory, close
 
 
+def _sampler(args):
+    """The sampler the options describe, with a FaissNN for every neighbour search."""
+    from . import ADASYN, SMOTE, BorderlineSMOTE, FaissNN
+
+    def neighbors(k):  # k neighbours besides the sample itself
+        if args.index_type == "flat":
+            return k
+        return FaissNN(
+            n_neighbors=k + 1, index_type=args.index_type, random_state=args.random_state
+        )
+
+    borderline = args.method.startswith("borderline")
+    if args.m_neighbors is not None and not borderline:
+        msg = f"--m-neighbors applies to borderline-1 and borderline-2, not to {args.method}."
+        raise ValueError(msg)
+    common = dict(
+        sampling_strategy=args.sampling_strategy, random_state=args.random_state,
+        n_jobs=args.n_jobs, chunk_size=args.chunk_size,
+    )
+    if args.method == "smote":
+        return SMOTE(k_neighbors=neighbors(args.k_neighbors), **common)
+    if borderline:
+        m_neighbors = 10 if args.m_neighbors is None else args.m_neighbors
+        return BorderlineSMOTE(
+            kind=args.method, k_neighbors=neighbors(args.k_neighbors),
+            m_neighbors=neighbors(m_neighbors), **common,
+        )
+    return ADASYN(n_neighbors=neighbors(args.k_neighbors), **common)
+
+
 def _resample(args):
-    from . import SMOTE, FaissNN
     from ._readers import read_input
     from .streaming import _resample_to_file
 
     start = time.perf_counter()
+    sampler = _sampler(args)
     X, y, feature_names, target_name = read_input(
         args.input, target=args.target, labels=args.labels
-    )
-    if args.index_type == "flat":
-        k_neighbors = args.k_neighbors
-    else:
-        k_neighbors = FaissNN(
-            n_neighbors=args.k_neighbors + 1,
-            index_type=args.index_type,
-            random_state=args.random_state,
-        )
-    sampler = SMOTE(
-        sampling_strategy=args.sampling_strategy,
-        random_state=args.random_state,
-        k_neighbors=k_neighbors,
-        n_jobs=args.n_jobs,
-        chunk_size=args.chunk_size,
     )
     show_bar = not args.quiet and sys.stderr.isatty()
     if show_bar:
         print(f"{PROG}: finding neighbours and planning {X.shape[0]} rows ...", file=sys.stderr)
     factory, close_bar = _progress_bar(disable=not show_bar)
     try:
-        _resample_to_file(
+        resampling = _resample_to_file(
             sampler, X, y, args.out,
             labels_path=args.labels_out, feature_names=feature_names,
             target_name=target_name, overwrite=args.overwrite, progress=factory,
@@ -206,7 +232,10 @@ def _resample(args):
         close_bar()
     if not args.quiet:
         before = _counts(y)
-        after = {label: n + sampler.sampling_strategy_.get(label, 0) for label, n in before.items()}
+        added = {}  # what was written: ADASYN's counts need not equal sampling_strategy_
+        for plan in resampling.plans:
+            added[plan.label] = added.get(plan.label, 0) + plan.n_samples
+        after = {label: n + added.get(label, 0) for label, n in before.items()}
         print(
             f"{PROG}: {sum(before.values())} -> {sum(after.values())} rows in "
             f"{time.perf_counter() - start:.1f} s; class counts before "

@@ -173,18 +173,22 @@ def resample_to_file(
     ...     print(X_res.shape, sorted(Counter(y_res.tolist()).items()))
     (1796, 20) [(0, 898), (1, 898)]
     """
-    return _resample_to_file(
+    _resample_to_file(
         sampler, X, y, path,
         labels_path=labels_path, feature_names=feature_names,
         target_name=target_name, overwrite=overwrite,
     )
+    return Path(path)
 
 
 def _resample_to_file(
     sampler, X, y, path, *, labels_path=None, feature_names=None, target_name=None,
     overwrite=False, progress=None,
 ):
-    """`resample_to_file`, with `progress(n_rows)` returning a per-block callback."""
+    """`resample_to_file`, with `progress(n_rows)` returning a per-block callback.
+
+    Returns the `Resampling` written (its plans say how many rows each class got).
+    """
     _check_sampler(sampler, "resample_to_file")
     if target_name is None and _pandas_type(y, "Series") and y.name is not None:
         target_name = y.name
@@ -196,4 +200,4 @@ def _resample_to_file(
             sink, resampling, feature_names=feature_names, target_name=target_name,
             progress=None if progress is None else progress(resampling.n_rows),
         )
-    return Path(path)
+    return resampling

@@ -12,7 +12,7 @@ from sklearn.datasets import make_classification
 
 import smote_ann._sinks as sinks
 import smote_ann.streaming as streaming
-from smote_ann import SMOTE, FaissNN
+from smote_ann import ADASYN, SMOTE, BorderlineSMOTE, FaissNN
 from smote_ann.__main__ import main
 
 
@@ -122,6 +122,35 @@ def test_index_type_and_n_jobs(data, files, capsys):
     assert (files / "o.npy").read_bytes() == _npy_bytes(X_ref)
 
 
+METHODS = {
+    "borderline-1": lambda nn: BorderlineSMOTE(random_state=5, kind="borderline-1", k_neighbors=nn(4), m_neighbors=nn(7)),
+    "borderline-2": lambda nn: BorderlineSMOTE(random_state=5, kind="borderline-2", k_neighbors=nn(4), m_neighbors=nn(7)),
+    "adasyn": lambda nn: ADASYN(random_state=5, n_neighbors=nn(4)),
+}
+
+
+@pytest.mark.parametrize("index_type", ["flat", "ivf"])
+@pytest.mark.parametrize("method", METHODS)
+def test_method_equals_the_variant(method, index_type, data, files, capsys):
+    X, y = data
+    argv = ["resample", files / "X.npy", "--labels", files / "y.npy", "--out", files / "o.npy",
+            "--method", method, "-k", "4", "--random-state", "5", "--index-type", index_type]
+    if method != "adasyn":
+        argv += ["--m-neighbors", "7"]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and err == ""
+
+    def nn(k):  # what the options mean: k neighbours besides the sample itself
+        return k if index_type == "flat" else FaissNN(n_neighbors=k + 1, index_type="ivf", random_state=5)
+
+    X_ref, y_ref = METHODS[method](nn).fit_resample(X, y)
+    assert (files / "o.npy").read_bytes() == _npy_bytes(X_ref)
+    assert (files / "o.labels.npy").read_bytes() == _npy_bytes(y_ref)
+    # the summary gives the counts written (ADASYN's need not balance exactly)
+    after = dict(zip(*(a.tolist() for a in np.unique(y_ref, return_counts=True))))
+    assert f"after {{0: {after[0]}, 1: {after[1]}}}" in out
+
+
 ERRORS = [
     (["resample", "missing.npy", "--labels", "y.npy", "--out", "o.npy"], "Input 'missing.npy' does not exist."),
     (["resample", "d.txt", "--out", "o.npy"], "Input 'd.txt' has an unknown format '.txt'"),
@@ -134,6 +163,10 @@ ERRORS = [
      "Labels file 'short.npy' has 799 labels but the data have 800 rows."),
     (["resample", "X.npy", "--labels", "y.npy", "--out", "no/o.npy"], "The output folder 'no' does not exist."),
     (["resample", "X.npy", "--labels", "y.npy", "--out", "o.npy", "-k", "1000"], "k_neighbors=1000 needs at least 1001"),
+    (["resample", "X.npy", "--labels", "y.npy", "--out", "o.npy", "--m-neighbors", "5"],
+     "--m-neighbors applies to borderline-1 and borderline-2, not to smote."),
+    (["resample", "X.npy", "--labels", "y.npy", "--out", "o.npy", "-m", "adasyn", "-k", "1000"],
+     "n_neighbors=1000 needs at least 1001"),
 ]
 
 
