@@ -210,31 +210,36 @@ def _sampler(args):
 
 
 def _resample(args):
-    from ._readers import read_input
+    from ._readers import open_input
+    from ._sinks import check_output
     from .streaming import _resample_to_file
 
     start = time.perf_counter()
     sampler = _sampler(args)
-    X, y, feature_names, target_name = read_input(
-        args.input, target=args.target, labels=args.labels
-    )
+    check_output(args.out, labels_path=args.labels_out, overwrite=args.overwrite)  # fail early
     show_bar = not args.quiet and sys.stderr.isatty()
-    if show_bar:
-        print(f"{PROG}: finding neighbours and planning {X.shape[0]} rows ...", file=sys.stderr)
-    factory, close_bar = _progress_bar(disable=not show_bar)
-    try:
-        resampling = _resample_to_file(
-            sampler, X, y, args.out,
-            labels_path=args.labels_out, feature_names=feature_names,
-            target_name=target_name, overwrite=args.overwrite, progress=factory,
-        )
-    finally:
-        close_bar()
-    if not args.quiet:
-        before = _counts(y)
+    with open_input(
+        args.input, target=args.target, labels=args.labels,
+        spill_folder=Path(args.out).parent,  # CSV, Parquet, .npz: a temporary copy
+    ) as (X, y, feature_names, target_name):
+        if show_bar:
+            print(f"{PROG}: finding neighbours and planning {X.shape[0]} rows ...",
+                  file=sys.stderr)
+        factory, close_bar = _progress_bar(disable=not show_bar)
+        try:
+            resampling = _resample_to_file(
+                sampler, X, y, args.out,
+                labels_path=args.labels_out, feature_names=feature_names,
+                target_name=target_name, overwrite=args.overwrite, progress=factory,
+            )
+        finally:
+            close_bar()
         added = {}  # what was written: ADASYN's counts need not equal sampling_strategy_
         for plan in resampling.plans:
             added[plan.label] = added.get(plan.label, 0) + plan.n_samples
+        del X, resampling  # unmap a temporary copy before it is removed
+    if not args.quiet:
+        before = _counts(y)
         after = {label: n + added.get(label, 0) for label, n in before.items()}
         print(
             f"{PROG}: {sum(before.values())} -> {sum(after.values())} rows in "

@@ -17,15 +17,21 @@ since dropping its pages would drop the caller's in-memory changes.
 
 File formats
 ------------
-`read_input` reads ``.npy`` (memory-mapped), ``.npz``, ``.csv`` and
-``.parquet`` into ``(X, y, feature_names, target_name)``. Only ``.npy`` is
-memory-mapped; the others are read into memory (pandas / pyarrow).
+`open_input` opens ``.npy``, ``.npz``, ``.csv`` and ``.parquet`` files as
+``(X, y, feature_names, target_name)`` without reading the features into
+memory: a ``.npy`` is memory-mapped; the others are read a chunk of rows at a
+time into a temporary raw file (a *spill*, in a folder the caller chooses),
+which is then memory-mapped and removed when the caller is done. Only the
+labels are held in memory.
 """
 
 # License: BSD-3-Clause
 
 import mmap
 import os
+import secrets
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +208,7 @@ def _labels_array(values):
     return y
 
 
-def _read_npy(path, target, labels):
+def _read_npy(path, target, labels, spill_of):
     if target is not None:
         msg = (
             "A .npy input holds no columns: give its labels with --labels FILE.npy, "
@@ -222,7 +228,83 @@ def _read_npy(path, target, labels):
     return X, _labels_from_file(labels, X.shape[0]), None, "y"
 
 
-def _read_npz(path, target, labels):
+class _Spill:
+    """Rows of features appended to a raw file, then memory-mapped.
+
+    Created as ``.NAME.RANDOM.input.part`` in `folder`; `remove` deletes it.
+    """
+
+    def __init__(self, folder, name, dtype, n_features):
+        self.path = Path(folder) / f".{Path(name).name}.{secrets.token_hex(4)}.input.part"
+        self.dtype, self.n_features, self.n_rows = np.dtype(dtype), n_features, 0
+        self.file = open(self.path, "xb")
+
+    def append(self, rows):
+        rows = np.ascontiguousarray(rows, dtype=self.dtype).reshape(-1, self.n_features)
+        self.file.write(memoryview(rows).cast("B"))
+        self.n_rows += rows.shape[0]
+
+    def mapped(self):
+        """The rows written, as a read-only memory map (a plain array when empty)."""
+        self.file.close()
+        if self.n_rows == 0 or self.n_features == 0:  # mmap cannot map an empty file
+            return np.empty((self.n_rows, self.n_features), dtype=self.dtype)
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.n_rows, self.n_features))
+
+    def remove(self):
+        self.file.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def _checked_pair(X, y, path):
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        msg = (
+            f"Input {str(path)!r}: features of shape {X.shape} and labels of shape "
+            f"{y.shape} do not match; expected (n_samples, n_features) and (n_samples,)."
+        )
+        raise ValueError(msg)
+
+
+def _spill_npy_stream(stream, spill_of, path, member):
+    """Copy a ``.npy`` stream (an archive member) into a spill, a chunk of rows at a time."""
+    version = np.lib.format.read_magic(stream)
+    read_header = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }.get(version)
+    if read_header is None:
+        msg = f"Array {member!r} of {str(path)!r} has .npy format {version}; expected 1.0 or 2.0."
+        raise ValueError(msg)
+    shape, fortran_order, dtype = read_header(stream)
+    if dtype.hasobject:
+        msg = f"Array {member!r} of {str(path)!r} holds Python objects; expected numbers."
+        raise ValueError(msg)
+    if len(shape) != 2:
+        msg = (
+            f"Array {member!r} of {str(path)!r} has shape {shape}; "
+            "expected 2-D (n_samples, n_features)."
+        )
+        raise ValueError(msg)
+    spill = spill_of(dtype, shape[1])
+    if fortran_order:  # column-major: rows are not contiguous, read it whole
+        data = stream.read(dtype.itemsize * shape[0] * shape[1])
+        spill.append(np.frombuffer(data, dtype=dtype).reshape(shape, order="F"))
+        return spill
+    row_bytes = dtype.itemsize * shape[1]
+    for start in range(0, shape[0], CHUNK_ROWS):
+        n = min(CHUNK_ROWS, shape[0] - start)
+        data = stream.read(n * row_bytes)
+        if len(data) != n * row_bytes:
+            msg = f"Array {member!r} of {str(path)!r} is truncated."
+            raise ValueError(msg)
+        spill.append(np.frombuffer(data, dtype=dtype))
+    return spill
+
+
+def _read_npz(path, target, labels, spill_of):
     with np.load(path, allow_pickle=False) as archive:
         names = list(archive.files)
         if labels is not None:
@@ -232,68 +314,99 @@ def _read_npz(path, target, labels):
                     "hold only the features. Otherwise name the labels array with --target."
                 )
                 raise ValueError(msg)
-            X = archive[names[0]]
-            y, target_name = _labels_from_file(labels, X.shape[0]), "y"
+            features, y, target_name = names[0], None, "y"
         else:
-            features = _target_column(names, target, path)
-            if len(features) != 1:
+            others = _target_column(names, target, path)
+            if len(others) != 1:
                 msg = (
                     f"Input {str(path)!r} holds arrays {names}; besides the target "
                     f"{target!r} it must hold exactly one array, the features."
                 )
                 raise ValueError(msg)
-            X, y, target_name = archive[features[0]], archive[target], target
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-        msg = (
-            f"Input {str(path)!r}: features of shape {X.shape} and labels of shape "
-            f"{y.shape} do not match; expected (n_samples, n_features) and (n_samples,)."
-        )
-        raise ValueError(msg)
+            features, y, target_name = others[0], archive[target], target
+    with zipfile.ZipFile(path) as archive, archive.open(f"{features}.npy") as stream:
+        spill = _spill_npy_stream(stream, spill_of, path, features)
+    X = spill.mapped()
+    if y is None:
+        y = _labels_from_file(labels, X.shape[0])
+    _checked_pair(X, y, path)
     return X, y, None, target_name
 
 
-def _split_columns(columns, n_rows, matrix, column, target, labels, path):
-    """``(X, y, feature_names, target_name)`` of a table.
+def _check_numeric(frame, path):
+    import pandas as pd
 
-    `matrix(names)` returns the named columns as one 2-D array, `column(name)`
-    one column as a 1-D array.
-    """
-    if labels is not None:
-        features, y, target_name = list(columns), _labels_from_file(labels, n_rows), "y"
-    else:
-        features = _target_column(list(columns), target, path)
-        y, target_name = _labels_array(column(target)), str(target)
-    return matrix(features), y, [str(c) for c in features], target_name
+    for name, dtype in frame.dtypes.items():
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+            msg = (
+                f"Column {name!r} of {str(path)!r} is not numeric ({dtype}); features "
+                "must be numbers. Encode it, or drop it from the file."
+            )
+            raise ValueError(msg)
 
 
-def _read_csv(path, target, labels):
+def _read_csv(path, target, labels, spill_of):
     pd = _import_io("pandas", "CSV files")
-    frame = pd.read_csv(path)
-    return _split_columns(
-        frame.columns, len(frame),
-        lambda names: frame[names].to_numpy(),
-        lambda name: frame[name].to_numpy(),
-        target, labels, path,
-    )
+    spill, label_chunks, features = None, [], None
+    with pd.read_csv(path, chunksize=CHUNK_ROWS) as reader:
+        for frame in reader:
+            if features is None:
+                features = list(frame.columns) if labels is not None else (
+                    _target_column(list(frame.columns), target, path)
+                )
+                spill = spill_of(np.float64, len(features))  # a CSV has no dtypes
+            _check_numeric(frame[features], path)
+            spill.append(frame[features].to_numpy(dtype=np.float64))
+            if labels is None:
+                label_chunks.append(frame[target].to_numpy())
+    if features is None:  # a header and no rows
+        columns = list(pd.read_csv(path, nrows=0).columns)
+        features = columns if labels is not None else _target_column(columns, target, path)
+        spill = spill_of(np.float64, len(features))
+    X = spill.mapped()
+    if labels is not None:
+        y, target_name = _labels_from_file(labels, X.shape[0]), "y"
+    else:
+        y = _labels_array(np.concatenate(label_chunks) if label_chunks else np.empty(0))
+        target_name = str(target)
+    return X, y, [str(c) for c in features], target_name
 
 
-def _arrow_matrix(table, names):
-    dtype = np.result_type(*(table.schema.field(n).type.to_pandas_dtype() for n in names))
-    X = np.empty((table.num_rows, len(names)), dtype=dtype)
-    for j, name in enumerate(names):
-        X[:, j] = table.column(name).to_numpy()
-    return X
+def _arrow_dtype(schema, names, path):
+    import pyarrow as pa
+
+    for name in names:
+        field_type = schema.field(name).type
+        if not (pa.types.is_integer(field_type) or pa.types.is_floating(field_type)
+                or pa.types.is_boolean(field_type)):
+            msg = (
+                f"Column {name!r} of {str(path)!r} is not numeric ({field_type}); features "
+                "must be numbers. Encode it, or drop it from the file."
+            )
+            raise ValueError(msg)
+    return np.result_type(*(schema.field(n).type.to_pandas_dtype() for n in names))
 
 
-def _read_parquet(path, target, labels):
+def _read_parquet(path, target, labels, spill_of):
     pq = import_pyarrow_parquet("Parquet files")
-    table = pq.read_table(path)
-    return _split_columns(
-        table.column_names, table.num_rows,
-        lambda names: _arrow_matrix(table, names),
-        lambda name: table.column(name).to_numpy(),
-        target, labels, path,
-    )
+    file = pq.ParquetFile(path)
+    columns = file.schema_arrow.names
+    if labels is not None:
+        features, target_name = list(columns), "y"
+    else:
+        features, target_name = _target_column(list(columns), target, path), str(target)
+    spill = spill_of(_arrow_dtype(file.schema_arrow, features, path), len(features))
+    for batch in file.iter_batches(batch_size=CHUNK_ROWS, columns=features):
+        block = np.empty((batch.num_rows, len(features)), dtype=spill.dtype)
+        for j, column in enumerate(batch.columns):
+            block[:, j] = column.to_numpy(zero_copy_only=False)
+        spill.append(block)
+    X = spill.mapped()
+    if labels is not None:
+        y = _labels_from_file(labels, X.shape[0])
+    else:
+        y = _labels_array(file.read(columns=[target]).column(target).to_numpy())
+    return X, y, [str(c) for c in features], target_name
 
 
 READERS = {
@@ -305,22 +418,32 @@ READERS = {
 }
 
 
-def read_input(path, *, target=None, labels=None):
-    """Read a dataset file into ``(X, y, feature_names, target_name)``.
+@contextmanager
+def open_input(path, *, target=None, labels=None, spill_folder=None):
+    """Open a dataset file as ``(X, y, feature_names, target_name)``.
+
+    The features are memory-mapped: a ``.npy`` directly, the other formats
+    through a spill file in `spill_folder`, written a chunk of rows at a time
+    and removed when the ``with`` block ends. Only the labels are read into
+    memory.
 
     Parameters
     ----------
     path : str or path-like
-        ``.npy`` (features, memory-mapped; labels from `labels`), ``.npz``
-        (two arrays: the features and the one named `target`), ``.csv`` or
-        ``.parquet`` (a table; the labels are the column `target`).
+        ``.npy`` (features; labels from `labels`), ``.npz`` (two arrays: the
+        features and the one named `target`), ``.csv`` or ``.parquet`` (a
+        table; the labels are the column `target`, the other columns the
+        features, which must be numeric).
     target : str, default=None
         The label column (CSV, Parquet) or array (``.npz``).
     labels : str or path-like, default=None
         A ``.npy`` file of labels, one per row, instead of `target`.
+    spill_folder : str or path-like, default=None
+        Where the spill goes (the folder of `path` if None); it needs room
+        for the features in their dtype (float64 for a CSV).
 
-    Returns
-    -------
+    Yields
+    ------
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,)
     feature_names : list of str or None
@@ -334,4 +457,16 @@ def read_input(path, *, target=None, labels=None):
             "(--labels), not both."
         )
         raise ValueError(msg)
-    return reader(os.fspath(path), target, labels)
+    path = os.fspath(path)
+    folder = Path(path).parent if spill_folder is None else Path(spill_folder)
+    spills = []
+
+    def spill_of(dtype, n_features):
+        spills.append(_Spill(folder, path, dtype, n_features))
+        return spills[-1]
+
+    try:
+        yield reader(path, target, labels, spill_of)
+    finally:
+        for spill in spills:
+            spill.remove()

@@ -239,6 +239,23 @@ class ParquetSink:
 SINKS = {".npy": NpySink, ".parquet": ParquetSink, ".pq": ParquetSink}
 
 
+def check_output(path, *, labels_path=None, overwrite=False):
+    """Check the output paths before any work: ``(sink_class, labels_path)``.
+
+    Raises for an unknown format, an existing file (unless `overwrite`), a
+    folder given as a file, or a missing folder.
+    """
+    sink_class = _format_of(path, SINKS, "Output")
+    _check_output_path(path, overwrite)
+    if sink_class is NpySink:
+        labels_path = labels_path_for(path) if labels_path is None else Path(labels_path)
+        if Path(labels_path).resolve() == Path(path).resolve():
+            msg = f"labels_path={str(labels_path)!r} is the output path itself; give another file."
+            raise ValueError(msg)
+        _check_output_path(labels_path, overwrite, role="Labels output")
+    return sink_class, labels_path
+
+
 @contextmanager
 def open_sink(path, *, labels_path=None, overwrite=False):
     """Open a file sink for `path` (its format from the suffix); commit on success.
@@ -251,14 +268,7 @@ def open_sink(path, *, labels_path=None, overwrite=False):
     included, the temporary files are removed and nothing is left under the
     final names.
     """
-    sink_class = _format_of(path, SINKS, "Output")
-    _check_output_path(path, overwrite)
-    if sink_class is NpySink:
-        labels_path = labels_path_for(path) if labels_path is None else Path(labels_path)
-        if Path(labels_path).resolve() == Path(path).resolve():
-            msg = f"labels_path={str(labels_path)!r} is the output path itself; give another file."
-            raise ValueError(msg)
-        _check_output_path(labels_path, overwrite, role="Labels output")
+    sink_class, labels_path = check_output(path, labels_path=labels_path, overwrite=overwrite)
     sink = sink_class(path, labels_path)
     renamed = []
     try:
