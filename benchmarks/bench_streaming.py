@@ -96,6 +96,22 @@ def make_input(folder, n_rows, n_features, minority, seed=0):
     return folder / "X.npy", folder / "y.npy"
 
 
+def make_parquet(folder, X_path, y_path, row_group=1 << 18):
+    """The same data as data.parquet: columns f0..f31 (float32) and label, in row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X, y = np.load(X_path, mmap_mode="r"), np.load(y_path)
+    names = [f"f{j}" for j in range(X.shape[1])]
+    schema = pa.schema([(n, pa.float32()) for n in names] + [("label", pa.int64())])
+    with pq.ParquetWriter(folder / "data.parquet", schema) as writer:
+        for start in range(0, X.shape[0], row_group):
+            block = np.asarray(X[start:start + row_group])
+            columns = [pa.array(block[:, j]) for j in range(X.shape[1])]
+            writer.write_table(pa.table(columns + [pa.array(y[start:start + row_group])], schema=schema))
+    return folder / "data.parquet"
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -138,12 +154,15 @@ def _hwm_of(cmd):
     return wall, hwm
 
 
-def run_cli(X_path, y_path, out, n_jobs, chunk_size):
+def run_cli(X_path, y_path, out, n_jobs, chunk_size, parquet=None):
+    """The command line on X.npy + y.npy, or on `parquet` (labels: its column 'label')."""
     baseline = int(subprocess.run(
         [sys.executable, "-c", CLI_BASELINE], check=True, capture_output=True, text=True
     ).stdout)
+    source = [str(X_path), "--labels", str(y_path)] if parquet is None else [
+        str(parquet), "--target", "label", "--labels-out", str(out.with_name(out.stem + ".labels.npy"))]
     cmd = [
-        sys.executable, "-m", "smote_ann", "resample", str(X_path), "--labels", str(y_path),
+        sys.executable, "-m", "smote_ann", "resample", *source,
         "--out", str(out), "--random-state", "0", "--n-jobs", str(n_jobs),
         "--chunk-size", str(chunk_size), "--overwrite", "--quiet",
     ]
@@ -160,7 +179,8 @@ def main(argv=None):
     parser.add_argument("--folder", default=None, help="where to write the data (default: a temporary folder)")
     parser.add_argument(
         "--runs", default="api1,api2,cli1",
-        help="runs to make (api1, api2, cli1); results of other runs already saved for the "
+        help="runs to make (api1, api2, cli1, cliparquet1: the CLI on the same data as a "
+        "Parquet file, spilled to a temporary copy); results of other runs already saved for the "
         "same configuration are kept, and outputs are compared with their digests",
     )
     args = parser.parse_args(argv)
@@ -183,14 +203,18 @@ def main(argv=None):
             ("API resample_to_file", "api", 1),
             ("API resample_to_file", "api", 2),
             ("CLI smote-ann resample", "cli", 1),
+            ("CLI smote-ann resample, Parquet input", "cliparquet", 1),
         ]
         rows = []
         for label, kind, n_jobs in runs:
             if f"{kind}{n_jobs}" not in wanted:
                 continue
             out = folder / f"out_{kind}_{n_jobs}.npy"
-            run = run_api if kind == "api" else run_cli
-            result = run(X_path, y_path, out, n_jobs, args.chunk_size)
+            if kind == "api":
+                result = run_api(X_path, y_path, out, n_jobs, args.chunk_size)
+            else:
+                parquet = make_parquet(folder, X_path, y_path) if kind == "cliparquet" else None
+                result = run_cli(X_path, y_path, out, n_jobs, args.chunk_size, parquet)
             out_bytes = out.stat().st_size
             result.update(
                 label=label, kind=kind, n_jobs=n_jobs, output_bytes=out_bytes,
@@ -203,7 +227,7 @@ def main(argv=None):
             out.unlink()
             out.with_name(out.stem + ".labels.npy").unlink()
 
-    order = {"api1": 0, "api2": 1, "cli1": 2}
+    order = {"api1": 0, "api2": 1, "cli1": 2, "cliparquet1": 3}
     rows = sorted(kept + rows, key=lambda r: order[f"{r['kind']}{r['n_jobs']}"])
     identical = len({tuple(r["sha256"]) for r in rows}) == 1
     print(f"\n{args.n_rows} x {args.n_features} float32, {args.minority:.0%} minority -> balanced "

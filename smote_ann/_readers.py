@@ -389,17 +389,26 @@ def _arrow_dtype(schema, names, path):
 
 def _read_parquet(path, target, labels, spill_of):
     pq = import_pyarrow_parquet("Parquet files")
-    file = pq.ParquetFile(path)
+    file = pq.ParquetFile(path, pre_buffer=False)
     columns = file.schema_arrow.names
     if labels is not None:
         features, target_name = list(columns), "y"
     else:
         features, target_name = _target_column(list(columns), target, path), str(target)
     spill = spill_of(_arrow_dtype(file.schema_arrow, features, path), len(features))
-    for batch in file.iter_batches(batch_size=CHUNK_ROWS, columns=features):
-        block = np.empty((batch.num_rows, len(features)), dtype=spill.dtype)
-        for j, column in enumerate(batch.columns):
-            block[:, j] = column.to_numpy(zero_copy_only=False)
+    # A row group at a time, one column at a time: pyarrow's record batches
+    # would decode every column of the row group at once (about 4x the memory).
+    for group in range(file.num_row_groups):
+        block = np.empty((file.metadata.row_group(group).num_rows, len(features)), spill.dtype)
+        for j, name in enumerate(features):
+            column = file.read_row_group(group, columns=[name], use_threads=False).column(0)
+            if column.null_count:
+                msg = (
+                    f"Column {name!r} of {str(path)!r} has missing values; features "
+                    "must be numbers. Fill them in, or drop the rows or the column."
+                )
+                raise ValueError(msg)
+            block[:, j] = column.to_numpy()
         spill.append(block)
     X = spill.mapped()
     if labels is not None:

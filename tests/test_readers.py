@@ -104,6 +104,16 @@ def test_parquet_non_numeric_feature_column(tmp_path):
     assert _spills(tmp_path) == []
 
 
+def test_parquet_missing_values(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"a": pa.array([1, None], pa.int64()), "label": [0, 1]}), tmp_path / "d.parquet")
+    with pytest.raises(ValueError, match="Column 'a' of .* has missing values"):
+        with open_input(tmp_path / "d.parquet", target="label"):
+            pass
+    assert _spills(tmp_path) == []
+
+
 def test_csv_with_labels_file_and_int_labels(tmp_path):
     pytest.importorskip("pandas")
     (tmp_path / "d.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
