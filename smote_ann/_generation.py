@@ -186,13 +186,17 @@ def compact(X, plans):
     rows (in their original order) as a C-contiguous array: what workers need,
     read once and sequentially from X (which may be a memory map).
     """
-    used = np.unique(np.concatenate([np.r_[p.bases, p.partners.ravel()] for p in plans]))
+    pieces = [rows for p in plans for rows in (p.bases, p.partners.ravel())]
+    # the inverse of np.unique is the renumbering (faster than searching `used`)
+    used, inverse = np.unique(np.concatenate(pieces), return_inverse=True)
+    inverse = inverse.astype(np.intp, copy=False).reshape(-1)
+    ends = np.cumsum([len(rows) for rows in pieces])
+    renumbered = np.split(inverse, ends[:-1])
     X_src = take_rows(X, used)
-
-    def renumber(rows):
-        return np.searchsorted(used, rows).astype(np.intp)
-
-    return X_src, [p.replace_rows(renumber(p.bases), renumber(p.partners)) for p in plans]
+    return X_src, [
+        p.replace_rows(renumbered[2 * i], renumbered[2 * i + 1].reshape(p.partners.shape))
+        for i, p in enumerate(plans)
+    ]
 
 
 def _tasks(plans, chunk_size):
