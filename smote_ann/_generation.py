@@ -27,12 +27,13 @@ copied in. Both hold the same rows in the same order.
 # License: BSD-3-Clause
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from joblib.parallel import get_active_backend
 
-from ._readers import release_pages, take_rows
+from ._readers import is_mapped, release_pages, take_rows
 
 #: Rows per random block. Part of the definition of the output: changing it
 #: changes what a given ``random_state`` produces.
@@ -293,9 +294,7 @@ class Resampling:
     X, y : ndarray
         The validated input (X may be a memory map).
     plans : list of ClassPlan
-        The plans, renumbered on `X_src` (see `compact`).
-    X_src : ndarray
-        The rows the plans use.
+        The plans, on the row numbers of `X`.
     entropy : list of int
         Seed material of the random blocks (`entropy_from`).
     chunk_size, n_jobs : int, int or None
@@ -305,7 +304,6 @@ class Resampling:
     X: np.ndarray
     y: np.ndarray
     plans: list
-    X_src: np.ndarray
     entropy: list
     chunk_size: int
     n_jobs: int | None
@@ -334,7 +332,7 @@ class Resampling:
             yield _read_only(X[start:stop]), _read_only(y[start:stop])
             release_pages(X[start:stop])  # a memory-mapped X does not stay resident
         synthetic = iter_synthetic(
-            self.X_src, self.plans, self.entropy, chunk_size=chunk_size, n_jobs=self.n_jobs
+            *self._compacted, self.entropy, chunk_size=chunk_size, n_jobs=self.n_jobs
         )
         for plan, X_chunk in synthetic:
             yield X_chunk, np.full(X_chunk.shape[0], plan.label, dtype=y.dtype)
@@ -346,7 +344,18 @@ class Resampling:
             stop = min(start + self.chunk_size, n)
             X_out[start:stop], y_out[start:stop] = X[start:stop], y[start:stop]
             release_pages(X[start:stop])
+        # Threads gather straight from an X held in memory; processes get the
+        # compacted rows, and a memory-mapped X is read once, in order.
+        in_place = _shares_memory() and not is_mapped(X)
+        X_src, plans = (X, self.plans) if in_place else self._compacted
         fill_synthetic(
-            self.X_src, self.plans, self.entropy, X_out[n:], y_out[n:],
+            X_src, plans, self.entropy, X_out[n:], y_out[n:],
             chunk_size=self.chunk_size, n_jobs=self.n_jobs,
         )
+
+    @cached_property
+    def _compacted(self):
+        """``(X_src, plans)``: the rows the plans use, and the plans renumbered on them."""
+        if not self.plans:
+            return self.X[:0], []
+        return compact(self.X, self.plans)

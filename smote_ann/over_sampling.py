@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._generation import ClassPlan, Resampling, compact, entropy_from
+from ._generation import ClassPlan, Resampling, entropy_from
 from ._readers import take_rows
 from ._sampling_strategy import resolve_sampling_strategy
 from ._sinks import to_arrays
@@ -172,11 +172,7 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator, metaclass=ABCMeta):
         # seeds unseeded neighbour estimators (IVF clustering) from the same entropy
         nn_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
         plans = self._make_plans(X, y, np.unique(y), nn_seed)
-        if plans:
-            X_src, plans = compact(X, plans)
-        else:
-            X_src = X[:0]
-        return Resampling(X, y, plans, X_src, entropy, self.chunk_size, self.n_jobs)
+        return Resampling(X, y, plans, entropy, self.chunk_size, self.n_jobs)
 
     @abstractmethod
     def _make_plans(self, X, y, classes, nn_seed):

@@ -127,12 +127,11 @@ def test_compact_keeps_rows():
     assert X_src.flags.c_contiguous and len(X_src) <= 100
 
 
-def _resampling(chunk_size, n_jobs):
-    X = np.arange(200.0).reshape(100, 2)
+def _resampling(chunk_size, n_jobs, X=None):
+    X = np.arange(200.0).reshape(100, 2) if X is None else X
     y = (np.arange(100) % 2).astype(object)
     plans = [_plan(30, seed=1), ClassPlan("e", 3, 17, np.array([0, 1]), np.array([[1], [0]]))]
-    X_src, renumbered = compact(X, plans)
-    return Resampling(X, y, renumbered, X_src, ENTROPY, chunk_size, n_jobs)
+    return Resampling(X, y, plans, ENTROPY, chunk_size, n_jobs)
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -181,3 +180,23 @@ def test_block_cache_gives_the_same_draws():
         np.testing.assert_array_equal(whole_part, np.concatenate(parts))
     other = ClassPlan("d", 2, 9000, plan.bases, plan.partners)  # another plan, same cache
     np.testing.assert_array_equal(draw(other, ENTROPY, 0, 10, cache)[2], draw(other, ENTROPY, 0, 10)[2])
+
+
+def test_fill_from_a_memory_map_reads_compacted_rows(tmp_path, monkeypatch):
+    reference = _resampling(chunk_size=8, n_jobs=1)
+    X_ref = np.concatenate([b[0] for b in reference.blocks()])
+    np.save(tmp_path / "X.npy", reference.X)
+    r = _resampling(chunk_size=5, n_jobs=2, X=np.load(tmp_path / "X.npy", mmap_mode="r"))
+    sources, real_fill = [], _generation.fill_synthetic
+
+    def spy(X_src, *args, **kwargs):
+        sources.append(X_src)
+        return real_fill(X_src, *args, **kwargs)
+
+    monkeypatch.setattr(_generation, "fill_synthetic", spy)
+    X_out, y_out = np.empty((r.n_rows, 2)), np.empty(r.n_rows, dtype=object)
+    r.fill(X_out, y_out)
+    assert X_out.tobytes() == X_ref.tobytes()
+    # the plans' rows, gathered once in order: not the map itself
+    assert not isinstance(sources[0], np.memmap) and len(sources[0]) < len(r.X)
+
