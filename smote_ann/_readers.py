@@ -241,13 +241,14 @@ class _Spill:
 
     def append(self, rows):
         rows = np.ascontiguousarray(rows, dtype=self.dtype).reshape(-1, self.n_features)
-        self.file.write(memoryview(rows).cast("B"))
-        self.n_rows += rows.shape[0]
+        if rows.size:  # a memoryview of nothing cannot be cast to bytes
+            self.file.write(memoryview(rows).cast("B"))
+            self.n_rows += rows.shape[0]
 
     def mapped(self):
         """The rows written, as a read-only memory map (a plain array when empty)."""
         self.file.close()
-        if self.n_rows == 0 or self.n_features == 0:  # mmap cannot map an empty file
+        if self.n_rows == 0:  # mmap cannot map an empty file
             return np.empty((self.n_rows, self.n_features), dtype=self.dtype)
         return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.n_rows, self.n_features))
 
@@ -333,16 +334,22 @@ def _read_npz(path, target, labels, spill_of):
     return X, y, None, target_name
 
 
+def _not_numeric(name, path, dtype):
+    msg = (
+        f"Column {name!r} of {str(path)!r} is not numeric ({dtype}); features "
+        "must be numbers. Encode it, or drop it from the file."
+    )
+    return ValueError(msg)
+
+
 def _check_numeric(frame, path):
     import pandas as pd
 
+    if len(frame) == 0:  # no values: pandas types the columns of an empty file as object
+        return
     for name, dtype in frame.dtypes.items():
         if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
-            msg = (
-                f"Column {name!r} of {str(path)!r} is not numeric ({dtype}); features "
-                "must be numbers. Encode it, or drop it from the file."
-            )
-            raise ValueError(msg)
+            raise _not_numeric(name, path, dtype)
 
 
 def _read_csv(path, target, labels, spill_of):
@@ -359,10 +366,6 @@ def _read_csv(path, target, labels, spill_of):
             spill.append(frame[features].to_numpy(dtype=np.float64))
             if labels is None:
                 label_chunks.append(frame[target].to_numpy())
-    if features is None:  # a header and no rows
-        columns = list(pd.read_csv(path, nrows=0).columns)
-        features = columns if labels is not None else _target_column(columns, target, path)
-        spill = spill_of(np.float64, len(features))
     X = spill.mapped()
     if labels is not None:
         y, target_name = _labels_from_file(labels, X.shape[0]), "y"
@@ -379,11 +382,7 @@ def _arrow_dtype(schema, names, path):
         field_type = schema.field(name).type
         if not (pa.types.is_integer(field_type) or pa.types.is_floating(field_type)
                 or pa.types.is_boolean(field_type)):
-            msg = (
-                f"Column {name!r} of {str(path)!r} is not numeric ({field_type}); features "
-                "must be numbers. Encode it, or drop it from the file."
-            )
-            raise ValueError(msg)
+            raise _not_numeric(name, path, field_type)
     return np.result_type(*(schema.field(n).type.to_pandas_dtype() for n in names))
 
 
@@ -471,6 +470,9 @@ def open_input(path, *, target=None, labels=None, spill_folder=None):
     spills = []
 
     def spill_of(dtype, n_features):
+        if n_features == 0:
+            msg = f"Input {path!r} has no feature columns besides the labels."
+            raise ValueError(msg)
         spills.append(_Spill(folder, path, dtype, n_features))
         return spills[-1]
 

@@ -124,3 +124,15 @@ def test_csv_with_labels_file_and_int_labels(tmp_path):
     (tmp_path / "e.csv").write_text("a,label\n1,0\n2,1\n")
     with open_input(tmp_path / "e.csv", target="label") as (_, y_in, _, _):
         assert y_in.dtype.kind == "i" and y_in.tolist() == [0, 1]
+
+
+def test_header_only_and_label_only_csv(tmp_path):
+    pytest.importorskip("pandas")
+    (tmp_path / "empty.csv").write_text("a,b,label\n")
+    with open_input(tmp_path / "empty.csv", target="label") as (X_in, y_in, names, _):
+        assert X_in.shape == (0, 2) and y_in.shape == (0,) and names == ["a", "b"]
+    (tmp_path / "labels.csv").write_text("label\n1\n0\n")
+    with pytest.raises(ValueError, match="has no feature columns besides the labels"):
+        with open_input(tmp_path / "labels.csv", target="label"):
+            pass
+    assert _spills(tmp_path) == []
