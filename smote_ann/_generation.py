@@ -20,8 +20,8 @@ A `Resampling` is consumed either as a stream of blocks (`Resampling.blocks`:
 files, generators) or by filling preallocated arrays (`Resampling.fill`: the
 in-memory result). When joblib's active backend shares this process's memory
 (threads, the default), ``fill`` lets each worker write its chunk straight
-into the output; with processes or a cluster the chunks come back and are
-copied in. Both hold the same rows in the same order.
+into the output (`fill_synthetic`); with processes or a cluster the chunks
+come back and are copied in. Both hold the same rows in the same order.
 """
 
 # License: BSD-3-Clause
@@ -246,21 +246,10 @@ def _shares_memory():
 def fill_synthetic(X_src, plans, entropy, X_out, y_out, *, chunk_size, n_jobs):
     """Write the synthetic rows of `plans`, in order, into `X_out` and `y_out`.
 
-    With a backend that shares memory (threads, the default) each worker
-    draws and writes its own chunk in place: no chunk is copied, and nothing
-    is held beyond one piece of scratch per worker. Otherwise (processes, a
-    Dask cluster) the chunks of `iter_synthetic` are copied in as they come.
+    Worker threads (whatever joblib backend is active: they must share the
+    output) each draw their chunk and write it in place, so no chunk is
+    copied; each holds its chunk's draws and one piece of scratch.
     """
-    if not _shares_memory():
-        position = 0
-        for plan, X_chunk in iter_synthetic(
-            X_src, plans, entropy, chunk_size=chunk_size, n_jobs=n_jobs
-        ):
-            rows = slice(position, position + X_chunk.shape[0])
-            X_out[rows], y_out[rows] = X_chunk, plan.label
-            position = rows.stop
-        return
-
     cache = {}  # shared by the threads: a stale or lost entry only costs a redraw
 
     def fill_chunk(plan, start, stop, position):
@@ -268,7 +257,6 @@ def fill_synthetic(X_src, plans, entropy, X_out, y_out, *, chunk_size, n_jobs):
         interpolate(X_src, *draw(plan, entropy, start, stop, cache), out=X_out[rows])
         y_out[rows] = plan.label
 
-    # require="sharedmem": threads even if the backend changed since the check
     Parallel(n_jobs=n_jobs, require="sharedmem")(
         delayed(fill_chunk)(*task) for task in _tasks(plans, chunk_size)
     )
@@ -344,12 +332,21 @@ class Resampling:
             stop = min(start + self.chunk_size, n)
             X_out[start:stop], y_out[start:stop] = X[start:stop], y[start:stop]
             release_pages(X[start:stop])
-        # Threads gather straight from an X held in memory; processes get the
-        # compacted rows, and a memory-mapped X is read once, in order.
-        in_place = _shares_memory() and not is_mapped(X)
-        X_src, plans = (X, self.plans) if in_place else self._compacted
+        X_new, y_new = X_out[n:], y_out[n:]
+        if not _shares_memory():  # processes, a cluster: their chunks are copied in
+            position = 0
+            for plan, X_chunk in iter_synthetic(
+                *self._compacted, self.entropy, chunk_size=self.chunk_size, n_jobs=self.n_jobs
+            ):
+                rows = slice(position, position + X_chunk.shape[0])
+                X_new[rows], y_new[rows] = X_chunk, plan.label
+                position = rows.stop
+            return
+        # Threads gather straight from an X held in memory; a memory-mapped X
+        # is read once, in order, into the compacted rows.
+        X_src, plans = self._compacted if is_mapped(X) else (X, self.plans)
         fill_synthetic(
-            X_src, plans, self.entropy, X_out[n:], y_out[n:],
+            X_src, plans, self.entropy, X_new, y_new,
             chunk_size=self.chunk_size, n_jobs=self.n_jobs,
         )
 
