@@ -60,9 +60,17 @@ def test_interpolate_in_pieces_is_the_plain_formula(dtype, piece_bytes, monkeypa
     assert interpolate(X, base, partner, step).tobytes() == expected.tobytes()
 
 
-@pytest.mark.parametrize("splits", [[1], [BLOCK_SIZE - 1, BLOCK_SIZE + 1], [3, 5000, 9999], list(range(1, 10_000, 997))])
+N_DRAWS = 2 * BLOCK_SIZE + 1000  # two whole blocks and part of a third
+
+
+@pytest.mark.parametrize("splits", [
+    [1],
+    [BLOCK_SIZE - 1, BLOCK_SIZE + 1],
+    [3, 5000, 2 * BLOCK_SIZE + 1],
+    list(range(1, N_DRAWS, 997)),
+])
 def test_draws_do_not_depend_on_chunk_boundaries(splits):
-    plan = _plan(10_000)
+    plan = _plan(N_DRAWS)
     whole = draw(plan, ENTROPY, 0, plan.n_samples)
     edges = [0, *splits, plan.n_samples]
     parts = [draw(plan, ENTROPY, a, b) for a, b in zip(edges[:-1], edges[1:])]
@@ -171,14 +179,75 @@ def test_fill_writes_the_same_rows_as_blocks(backend, chunk_size):
     assert list(y_out) == list(y_ref)
 
 
+def _plain_reference(X, plans):
+    """Every synthetic row by the formula, from draws of whole plans."""
+    parts = []
+    for plan in plans:
+        base, partner, step = draw(plan, ENTROPY, 0, plan.n_samples)
+        parts.append(X[base] + step.astype(X.dtype)[:, None] * (X[partner] - X[base]))
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3])
+@pytest.mark.parametrize("chunk_size", [700, BLOCK_SIZE, BLOCK_SIZE + 333])
+def test_fill_synthetic_across_blocks_and_threads(n_jobs, chunk_size, monkeypatch):
+    # plans of several blocks; chunks smaller than, equal to and across blocks
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((500, 3)).astype(np.float32)
+    plans = [
+        ClassPlan("a", 0, 2 * BLOCK_SIZE + 5, np.arange(0, 500, 2), rng.integers(0, 500, (250, 4))),
+        ClassPlan("b", 1, 3000, np.arange(1, 500, 2), rng.integers(0, 500, (250, 2))),
+    ]
+    drawn = []
+    real_draw_block = _generation._draw_block
+    monkeypatch.setattr(_generation, "_draw_block",
+                        lambda plan, e, b: drawn.append((plan.label, b)) or real_draw_block(plan, e, b))
+    n_rows = sum(p.n_samples for p in plans)
+    X_out, y_out = np.full((n_rows, 3), np.nan, np.float32), np.empty(n_rows, dtype=object)
+    with parallel_config(backend="threading"):
+        _generation.fill_synthetic(X, plans, ENTROPY, X_out, y_out, chunk_size=chunk_size, n_jobs=n_jobs)
+    monkeypatch.undo()
+    assert X_out.tobytes() == _plain_reference(X, plans).tobytes()
+    assert list(y_out) == ["a"] * plans[0].n_samples + ["b"] * plans[1].n_samples
+    # a block's chunks go to one worker: every block is drawn once
+    assert sorted(drawn) == [("a", 0), ("a", 1), ("a", 2), ("b", 0)]
+
+
+def test_fill_synthetic_stops_and_raises_when_a_worker_fails():
+    X = np.zeros((10, 2))
+    plans = [ClassPlan(i, i, 2 * BLOCK_SIZE, np.arange(10), np.zeros((10, 1), dtype=np.intp))
+             for i in range(8)]
+    n_rows = sum(p.n_samples for p in plans)
+    y_out = np.zeros(n_rows, dtype=np.int8)
+    written = []
+
+    class Output(np.ndarray):  # an output whose rows of plan 3 cannot be written
+        def __setitem__(self, rows, value):
+            written.append(rows.start)
+            if rows.start == 3 * 2 * BLOCK_SIZE:
+                raise RuntimeError("disk full")
+            super().__setitem__(rows, value)
+
+    for n_jobs in (1, 2):
+        written.clear()
+        y = y_out.view(Output)
+        with parallel_config(backend="threading"), pytest.raises(RuntimeError, match="disk full"):
+            _generation.fill_synthetic(X, plans, ENTROPY, np.zeros((n_rows, 2)), y,
+                                       chunk_size=BLOCK_SIZE, n_jobs=n_jobs)
+        # the workers stopped: the chunks after the failure (at most one per
+        # other worker in flight) were not all generated
+        assert len(written) < len(plans) * 2
+        assert max(written) <= (3 * 2 + n_jobs) * BLOCK_SIZE
+
+
 def test_block_cache_gives_the_same_draws():
-    plan = _plan(9000)
+    plan = _plan(N_DRAWS)
     cache = {}
-    pieces = [draw(plan, ENTROPY, a, min(a + 700, 9000), cache) for a in range(0, 9000, 700)]
-    whole = draw(plan, ENTROPY, 0, 9000)
+    pieces = [draw(plan, ENTROPY, a, min(a + 700, N_DRAWS), cache) for a in range(0, N_DRAWS, 700)]
+    whole = draw(plan, ENTROPY, 0, N_DRAWS)
     for whole_part, parts in zip(whole, zip(*pieces)):
         np.testing.assert_array_equal(whole_part, np.concatenate(parts))
-    other = ClassPlan("d", 2, 9000, plan.bases, plan.partners)  # another plan, same cache
+    other = ClassPlan("d", 2, N_DRAWS, plan.bases, plan.partners)  # another plan, same cache
     np.testing.assert_array_equal(draw(other, ENTROPY, 0, 10, cache)[2], draw(other, ENTROPY, 0, 10)[2])
 
 
