@@ -188,16 +188,21 @@ def _plain_reference(X, plans):
     return np.concatenate(parts)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2, 3])
-@pytest.mark.parametrize("chunk_size", [700, BLOCK_SIZE, BLOCK_SIZE + 333])
-def test_fill_synthetic_across_blocks_and_threads(n_jobs, chunk_size, monkeypatch):
-    # plans of several blocks; chunks smaller than, equal to and across blocks
+def _multi_block_plans():
+    """X and two plans, one of three random blocks (the last partial)."""
     rng = np.random.default_rng(3)
     X = rng.standard_normal((500, 3)).astype(np.float32)
-    plans = [
+    return X, [
         ClassPlan("a", 0, 2 * BLOCK_SIZE + 5, np.arange(0, 500, 2), rng.integers(0, 500, (250, 4))),
         ClassPlan("b", 1, 3000, np.arange(1, 500, 2), rng.integers(0, 500, (250, 2))),
     ]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3])
+@pytest.mark.parametrize("chunk_size", [700, BLOCK_SIZE, BLOCK_SIZE + 333])
+def test_fill_synthetic_across_blocks_and_threads(n_jobs, chunk_size, monkeypatch):
+    # chunks smaller than, equal to and across blocks
+    X, plans = _multi_block_plans()
     drawn = []
     real_draw_block = _generation._draw_block
     monkeypatch.setattr(_generation, "_draw_block",
@@ -211,6 +216,17 @@ def test_fill_synthetic_across_blocks_and_threads(n_jobs, chunk_size, monkeypatc
     assert list(y_out) == ["a"] * plans[0].n_samples + ["b"] * plans[1].n_samples
     # a block's chunks go to one worker: every block is drawn once
     assert sorted(drawn) == [("a", 0), ("a", 1), ("a", 2), ("b", 0)]
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+@pytest.mark.parametrize("chunk_size", [700, BLOCK_SIZE + 333])
+def test_blocks_across_random_blocks(backend, chunk_size):
+    # the streaming path (draws in the caller, chunks from the workers)
+    X, plans = _multi_block_plans()
+    r = Resampling(X, np.full(len(X), "a", dtype=object), plans, ENTROPY, chunk_size, 2)
+    with parallel_config(backend=backend):
+        synthetic = np.concatenate([chunk for chunk, _ in r.blocks()])[len(X):]
+    assert synthetic.tobytes() == _plain_reference(X, plans).tobytes()
 
 
 def test_fill_synthetic_stops_and_raises_when_a_worker_fails():

@@ -12,6 +12,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from smote_ann import SMOTE, FaissNN
+from smote_ann._generation import BLOCK_SIZE
 
 # ---------------------------------------------------------------------------
 # data
@@ -395,12 +396,12 @@ def test_unseeded_approximate_neighbours_still_deterministic(index_type):
 
 
 def test_determinism_across_random_blocks():
-    # one class needs more than one 4096-row random block; chunk sizes that
-    # do not divide the block size
-    X, y = make_data(n=12_000, weights=(0.8, 0.2), dtype=np.float32)
-    assert np.bincount(y)[0] - np.bincount(y)[1] > 4096
+    # the minority class needs more than one random block; chunk sizes that
+    # do not divide the block size, and one larger than a block
+    X, y = make_data(n=45_000, weights=(0.8, 0.2), dtype=np.float32)
+    assert np.bincount(y)[0] - np.bincount(y)[1] > BLOCK_SIZE
     reference, _ = SMOTE(random_state=3).fit_resample(X, y)
-    for n_jobs, chunk_size in [(2, 1000), (1, 4097), (2, 3)]:
+    for n_jobs, chunk_size in [(2, 1000), (1, BLOCK_SIZE + 1), (2, 3)]:
         X_res, _ = SMOTE(random_state=3, n_jobs=n_jobs, chunk_size=chunk_size).fit_resample(X, y)
         assert X_res.tobytes() == reference.tobytes(), (n_jobs, chunk_size)
 

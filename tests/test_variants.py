@@ -41,6 +41,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from smote_ann import ADASYN, SMOTE, BorderlineSMOTE, FaissNN
+from smote_ann._generation import BLOCK_SIZE
 
 imblearn = pytest.importorskip("imblearn.over_sampling")
 
@@ -509,12 +510,12 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_bit_identical_across_n_jobs_chunk_size_and_backend(variant):
-    # > 4096 synthetic rows for class 1: several random blocks and chunks
-    X, y = make_data(n=6000, weights=(0.8, 0.15, 0.05), shift=0.8, dtype=np.float32)
+    # more than a random block of synthetic rows for a class: several blocks and chunks
+    X, y = make_data(n=24_000, weights=(0.8, 0.15, 0.05), shift=0.8, dtype=np.float32)
     make = VARIANTS[variant]
     X_ref, y_ref = make(random_state=7).fit_resample(X, y)
-    assert X_ref.dtype == np.float32 and len(X_ref) > len(X) + 4096
-    for n_jobs, chunk_size in [(2, 7), (2, 1000), (1, 4097)]:
+    assert X_ref.dtype == np.float32 and max(np.bincount(y_ref) - np.bincount(y)) > BLOCK_SIZE
+    for n_jobs, chunk_size in [(2, 7), (2, 1000), (1, BLOCK_SIZE + 1)]:
         X_res, y_res = make(random_state=7, n_jobs=n_jobs, chunk_size=chunk_size).fit_resample(X, y)
         np.testing.assert_array_equal(X_res, X_ref)
         np.testing.assert_array_equal(y_res, y_ref)
