@@ -12,11 +12,15 @@ reader and a sink and shows progress; the work is done by the library.
 import argparse
 import sys
 import time
+from inspect import signature
 from pathlib import Path
+
+from .over_sampling import SMOTE
 
 PROG = "smote-ann"
 _STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 _METHODS = ("smote", "borderline-1", "borderline-2", "adasyn")
+_DEFAULT_CHUNK_SIZE = signature(SMOTE).parameters["chunk_size"].default  # the estimators'
 
 
 def _sampling_strategy(text):
@@ -116,8 +120,9 @@ def _build_parser():
         help="joblib workers generating the synthetic rows; -1 for all cores (default: 1)",
     )
     resample.add_argument(
-        "--chunk-size", type=_positive_int, default=16384, metavar="ROWS",
-        help="rows per chunk; memory grows with it, the output does not change (default: 16384)",
+        "--chunk-size", type=_positive_int, default=_DEFAULT_CHUNK_SIZE, metavar="ROWS",
+        help="rows per chunk; memory grows with it, the output does not change "
+        f"(default: {_DEFAULT_CHUNK_SIZE})",
     )
     resample.add_argument(
         "--random-state", type=int, default=None, metavar="SEED",

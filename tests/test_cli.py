@@ -298,3 +298,14 @@ def test_python_dash_m_and_exit_status(files):
     )
     assert failed.returncode == 1
     assert failed.stderr == "smote-ann: error: Output 'o.npy' already exists. Pass overwrite=True (--overwrite) to replace it.\n"
+
+
+def test_defaults_are_the_estimators_defaults():
+    from smote_ann import SMOTE
+    from smote_ann.__main__ import _build_parser, _sampler
+
+    args = _build_parser().parse_args(["resample", "in.npy", "-o", "out.npy"])
+    params = _sampler(args).get_params()
+    for name, value in SMOTE().get_params().items():
+        if name not in ("k_neighbors", "random_state"):  # the CLI builds its own FaissNN
+            assert params[name] == value, name
