@@ -217,14 +217,27 @@ def _tasks(plans, chunk_size):
 def iter_synthetic(X_src, plans, entropy, *, chunk_size, n_jobs):
     """Yield ``(plan, X_chunk)`` for every chunk of synthetic rows, in order.
 
-    Tasks go to the workers in windows of ``2 * n_workers`` chunks, the next
-    window once the caller has taken the previous one: joblib dispatches a new
-    task whenever one completes, not when its result is consumed, so without
-    windows a slow consumer (a disk) would let finished chunks pile up. Memory
-    is bounded by a few ``chunk_size`` rows whatever the total.
+    Workers make at most ``2 * n_workers`` chunks ahead of the one the caller
+    is taking, so a slow consumer (a disk) does not let finished chunks pile
+    up: memory is bounded by a few ``chunk_size`` rows whatever the total.
     """
     tasks = list(_tasks(plans, chunk_size))
-    window = 2 * max(effective_n_jobs(n_jobs), 1)
+    n_workers = max(effective_n_jobs(n_jobs), 1)
+    if n_workers > 1 and _shares_memory():
+        yield from _iter_threads(X_src, tasks, entropy, n_jobs, n_workers)
+    else:
+        yield from _iter_windows(X_src, tasks, entropy, n_jobs, n_workers)
+
+
+def _iter_windows(X_src, tasks, entropy, n_jobs, n_workers):
+    """`iter_synthetic` through joblib's result retrieval (processes, a cluster).
+
+    Tasks go to the workers in windows of ``2 * n_workers`` chunks, the next
+    window once the caller has taken the previous one: joblib dispatches a new
+    task whenever one completes, not when its result is consumed. The draws
+    are made here, while dispatching.
+    """
+    window = 2 * n_workers
     try:
         parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
     except ValueError:  # a backend without generators (multiprocessing): lists
@@ -239,6 +252,67 @@ def iter_synthetic(X_src, plans, entropy, *, chunk_size, n_jobs):
             )
             for position, X_chunk in enumerate(results):  # to the end, or joblib stays busy
                 yield part[position][0], X_chunk
+
+
+def _iter_threads(X_src, tasks, entropy, n_jobs, n_workers):
+    """`iter_synthetic` for thread backends: chunks handed over in order.
+
+    `n_workers` joblib tasks each loop, taking the next chunk while it is
+    fewer than ``2 * n_workers`` ahead of the one the caller waits for,
+    drawing and interpolating it, and handing it over under a condition.
+    Windows through joblib's retrieval made 2 threads 3x slower than 1:
+    every window ended in joblib's 10 ms poll for results. If a worker fails,
+    the others stop and its error is raised here; if the caller stops early,
+    the workers stop after their current chunk.
+    """
+    ahead = 2 * n_workers
+    made = {}  # chunk index -> rows, not yet taken by the caller
+    cond = threading.Condition()
+    state = {"next": 0, "wanted": 0, "stop": False}
+
+    def may_take():
+        return state["stop"] or state["next"] >= len(tasks) or state["next"] < state["wanted"] + ahead
+
+    def work():
+        cache = {}  # this worker's last random block
+        try:
+            while True:
+                with cond:
+                    cond.wait_for(may_take)
+                    if state["stop"] or state["next"] >= len(tasks):
+                        return
+                    index = state["next"]
+                    state["next"] += 1
+                plan, start, stop, _ = tasks[index]
+                X_chunk = interpolate(X_src, *draw(plan, entropy, start, stop, cache))
+                with cond:
+                    made[index] = X_chunk
+                    cond.notify_all()
+        except BaseException:
+            with cond:
+                state["stop"] = True
+                cond.notify_all()
+            raise
+
+    helpers = Parallel(n_jobs=n_jobs, require="sharedmem", return_as="generator_unordered")(
+        delayed(work)() for _ in range(n_workers)
+    )
+    try:
+        for index, (plan, *_) in enumerate(tasks):
+            with cond:
+                cond.wait_for(lambda: index in made or state["stop"])
+                if index not in made:  # a worker failed: its error is raised below
+                    break
+                X_chunk = made.pop(index)
+                state["wanted"] = index + 1
+                cond.notify_all()
+            yield plan, X_chunk
+    finally:
+        with cond:
+            state["stop"] = True
+            cond.notify_all()
+        for _ in helpers:  # wait for the workers; raises a worker's error
+            pass
 
 
 def _shares_memory():

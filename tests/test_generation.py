@@ -1,5 +1,7 @@
 """The pure generation engine: plans, draws, interpolation, chunking."""
 
+import time
+
 import numpy as np
 import pytest
 from joblib import parallel_config
@@ -227,6 +229,44 @@ def test_blocks_across_random_blocks(backend, chunk_size):
     with parallel_config(backend=backend):
         synthetic = np.concatenate([chunk for chunk, _ in r.blocks()])[len(X):]
     assert synthetic.tobytes() == _plain_reference(X, plans).tobytes()
+
+
+def _counting_interpolate(monkeypatch, fail_at=None):
+    """Count the chunks interpolated; raise on the `fail_at`-th."""
+    calls, real = [], _generation.interpolate
+
+    def counted(X, base, partner, step, out=None):
+        calls.append(len(base))
+        if len(calls) == fail_at:
+            raise RuntimeError("worker failed")
+        return real(X, base, partner, step, out=out)
+
+    monkeypatch.setattr(_generation, "interpolate", counted)
+    return calls
+
+
+@pytest.mark.parametrize("n_jobs", [2, 3])
+def test_thread_stream_stays_a_few_chunks_ahead_and_stops_with_the_caller(n_jobs, monkeypatch):
+    X, plans = _multi_block_plans()
+    calls = _counting_interpolate(monkeypatch)
+    with parallel_config(backend="threading"):
+        chunks = _generation.iter_synthetic(X, plans, ENTROPY, chunk_size=100, n_jobs=n_jobs)
+        next(chunks)
+        time.sleep(0.3)  # a slow consumer: the workers must wait for it
+        assert len(calls) <= 1 + 2 * n_jobs
+        chunks.close()  # the caller stops early: the workers stop too
+    n_made = len(calls)
+    time.sleep(0.1)
+    assert len(calls) == n_made <= 1 + 2 * n_jobs + n_jobs
+
+
+def test_thread_stream_raises_a_workers_error(monkeypatch):
+    X, plans = _multi_block_plans()
+    calls = _counting_interpolate(monkeypatch, fail_at=5)
+    with parallel_config(backend="threading"), pytest.raises(RuntimeError, match="worker failed"):
+        for _ in _generation.iter_synthetic(X, plans, ENTROPY, chunk_size=100, n_jobs=2):
+            pass
+    assert len(calls) < 20  # the other worker stopped too (there are 361 chunks)
 
 
 def test_fill_synthetic_stops_and_raises_when_a_worker_fails():
