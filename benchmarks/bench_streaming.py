@@ -120,6 +120,16 @@ def sha256(path):
     return h.hexdigest()
 
 
+def code_digest():
+    """A digest of smote_ann's source files: rows saved by other code are not kept."""
+    import smote_ann
+
+    h = hashlib.sha256()
+    for path in sorted(Path(smote_ann.__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def run_api(X_path, y_path, out, n_jobs, chunk_size):
     cmd = [sys.executable, "-c", API_CHILD, str(X_path), str(y_path), str(out), str(n_jobs), str(chunk_size)]
     result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
@@ -180,13 +190,14 @@ def main(argv=None):
     parser.add_argument(
         "--runs", default="api1,api2,cli1",
         help="runs to make (api1, api2, cli1, cliparquet1: the CLI on the same data as a "
-        "Parquet file, spilled to a temporary copy); results of other runs already saved for the "
-        "same configuration are kept, and outputs are compared with their digests",
+        "Parquet file, spilled to a temporary copy); results of other runs already saved for the same "
+        "configuration and smote_ann source are kept, and outputs are compared with their digests",
     )
     args = parser.parse_args(argv)
     wanted = set(args.runs.split(","))
+    # runs saved for the same configuration and the same smote_ann code are kept
     config = {"n_rows": args.n_rows, "n_features": args.n_features, "minority": args.minority,
-              "chunk_size": args.chunk_size}
+              "chunk_size": args.chunk_size, "smote_ann_code": code_digest()}
     out_json = RESULTS / f"streaming_{args.n_rows}.json"
     kept = []
     if out_json.exists():
