@@ -26,6 +26,7 @@ come back and are copied in. Both hold the same rows in the same order.
 
 # License: BSD-3-Clause
 
+import sys
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -224,7 +225,7 @@ def iter_synthetic(X_src, plans, entropy, *, chunk_size, n_jobs):
     tasks = list(_tasks(plans, chunk_size))
     n_workers = max(effective_n_jobs(n_jobs), 1)
     if n_workers > 1 and _shares_memory():
-        yield from _iter_threads(X_src, tasks, entropy, n_jobs, n_workers)
+        yield from _iter_threads(X_src, tasks, entropy, n_workers)
     else:
         yield from _iter_windows(X_src, tasks, entropy, n_jobs, n_workers)
 
@@ -254,16 +255,19 @@ def _iter_windows(X_src, tasks, entropy, n_jobs, n_workers):
                 yield part[position][0], X_chunk
 
 
-def _iter_threads(X_src, tasks, entropy, n_jobs, n_workers):
+def _iter_threads(X_src, tasks, entropy, n_workers):
     """`iter_synthetic` for thread backends: chunks handed over in order.
 
-    `n_workers` joblib tasks each loop, taking the next chunk while it is
+    `n_workers` joblib threads each loop, taking the next chunk while it is
     fewer than ``2 * n_workers`` ahead of the one the caller waits for,
-    drawing and interpolating it, and handing it over under a condition.
-    Windows through joblib's retrieval made 2 threads 3x slower than 1:
-    every window ended in joblib's 10 ms poll for results. If a worker fails,
-    the others stop and its error is raised here; if the caller stops early,
-    the workers stop after their current chunk.
+    drawing and interpolating it, and handing it over under a condition. A
+    chunk nobody has taken yet the caller makes itself, so it never waits on
+    a worker that has not started. (Windows through joblib's retrieval made 2
+    threads 3x slower than 1: every window ended in joblib's 10 ms poll.)
+
+    If a worker fails, the others stop and its error is raised here. If the
+    caller stops early, the workers stop after their current chunk, and their
+    errors, if any, are not raised into the caller's ``close()``.
     """
     ahead = 2 * n_workers
     made = {}  # chunk index -> rows, not yet taken by the caller
@@ -276,6 +280,10 @@ def _iter_threads(X_src, tasks, entropy, n_jobs, n_workers):
             or state["next"] < state["wanted"] + ahead
         )
 
+    def make(index, cache):
+        plan, start, stop, _ = tasks[index]
+        return interpolate(X_src, *draw(plan, entropy, start, stop, cache))
+
     def work():
         cache = {}  # this worker's last random block
         try:
@@ -286,8 +294,7 @@ def _iter_threads(X_src, tasks, entropy, n_jobs, n_workers):
                         return
                     index = state["next"]
                     state["next"] += 1
-                plan, start, stop, _ = tasks[index]
-                X_chunk = interpolate(X_src, *draw(plan, entropy, start, stop, cache))
+                X_chunk = make(index, cache)
                 with cond:
                     made[index] = X_chunk
                     cond.notify_all()
@@ -297,25 +304,74 @@ def _iter_threads(X_src, tasks, entropy, n_jobs, n_workers):
                 cond.notify_all()
             raise
 
-    helpers = Parallel(n_jobs=n_jobs, require="sharedmem", return_as="generator_unordered")(
-        delayed(work)() for _ in range(n_workers)
-    )
-    try:
-        for index, (plan, *_) in enumerate(tasks):
-            with cond:
-                cond.wait_for(lambda: index in made or state["stop"])
-                if index not in made:  # a worker failed: its error is raised below
-                    break
-                X_chunk = made.pop(index)
-                state["wanted"] = index + 1
-                cond.notify_all()
-            yield plan, X_chunk
-    finally:
+    def stop():
         with cond:
             state["stop"] = True
             cond.notify_all()
-        for _ in helpers:  # wait for the workers; raises a worker's error
+
+    join = _start_threads(work, n_workers)
+    own_cache = {}
+    try:
+        for index, (plan, *_) in enumerate(tasks):
+            with cond:
+                mine = index not in made and state["next"] == index and not state["stop"]
+                if mine:  # no worker has taken it: make it here
+                    state["next"] += 1
+                else:
+                    cond.wait_for(lambda: index in made or state["stop"])
+                    if index not in made:  # a worker failed: its error is raised below
+                        break
+                    X_chunk = made.pop(index)
+            if mine:
+                X_chunk = make(index, own_cache)
+            with cond:
+                state["wanted"] = index + 1
+                cond.notify_all()
+            yield plan, X_chunk
+    except BaseException:  # the caller closed the stream, or failed itself
+        stop()
+        join(raise_errors=False)
+        raise
+    stop()
+    join()
+
+
+def _start_threads(work, n_threads):
+    """Run `work` in `n_threads` joblib threads; return ``join(raise_errors=True)``.
+
+    ``join`` returns once every thread has ended, then raises the first error
+    a thread raised. Errors are caught in the threads, so that joblib (which
+    stops waiting at the first error it sees) waits for all of them: no
+    thread is still writing when ``join`` returns. With no thread to start,
+    or if joblib runs the tasks lazily in the caller (a sequential backend),
+    ``work`` runs during ``join``, so callers must not rely on the threads
+    for progress.
+    """
+    errors = []
+
+    def run():
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - raised again by join
+            errors.append(exc)
+
+    # A resolved count, not None (under a bare parallel_config(n_jobs=k),
+    # joblib runs a sharedmem Parallel(n_jobs=None) lazily in the caller),
+    # and at least 2: n_jobs=1 is joblib's sequential backend, lazy too.
+    tasks = () if n_threads < 1 else Parallel(
+        n_jobs=max(n_threads, 2), prefer="threads", require="sharedmem",
+        return_as="generator_unordered",
+    )(delayed(run)() for _ in range(n_threads))
+
+    def join(raise_errors=True):
+        if sys.is_finalizing():  # joblib's threads are frozen: waiting would hang
+            return
+        for _ in tasks:
             pass
+        if errors and raise_errors:
+            raise errors[0]
+
+    return join
 
 
 def _shares_memory():
@@ -351,13 +407,13 @@ def fill_synthetic(X_src, plans, entropy, X_out, y_out, *, chunk_size, n_jobs):
     the chunks in place: no chunk is copied, and a worker holds one block's
     draws, one chunk's row numbers and one piece of scratch.
 
-    The calling thread is one of the workers; the others are joblib tasks, one
-    per extra worker, each looping until the runs are exhausted. joblib thus
+    The calling thread is one of the workers; the others are joblib threads
+    (`_start_threads`), each looping until the runs are exhausted. joblib thus
     dispatches ``n_workers - 1`` tasks in all and the caller never waits for a
     result while work remains: with a task per chunk, joblib's 10 ms polling
     for results and per-task dispatch left the workers idle (2 threads were
     no faster than 1). A worker that fails stops the others after their
-    current run, and its error is raised here.
+    current run; its error is raised here once none is writing any more.
     """
     runs = _block_runs(plans, chunk_size)
     lock, failed = threading.Lock(), threading.Event()
@@ -380,17 +436,14 @@ def fill_synthetic(X_src, plans, entropy, X_out, y_out, *, chunk_size, n_jobs):
             failed.set()  # the other workers stop after their current run
             raise
 
-    n_helpers = max(effective_n_jobs(n_jobs), 1) - 1
-    helpers = ()
-    if n_helpers:
-        helpers = Parallel(
-            n_jobs=n_jobs, require="sharedmem", return_as="generator_unordered"
-        )(delayed(work)() for _ in range(n_helpers))
+    join = _start_threads(work, max(effective_n_jobs(n_jobs), 1) - 1)
     try:
         work()
-    finally:
-        for _ in helpers:  # wait for them; raises a helper's error
-            pass
+    except BaseException:
+        failed.set()
+        join(raise_errors=False)  # the caller's error wins
+        raise
+    join()  # every worker has stopped writing; raises a worker's error
 
 
 def _read_only(rows):

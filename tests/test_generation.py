@@ -1,5 +1,8 @@
 """The pure generation engine: plans, draws, interpolation, chunking."""
 
+import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
@@ -284,16 +287,99 @@ def test_fill_synthetic_stops_and_raises_when_a_worker_fails():
                 raise RuntimeError("disk full")
             super().__setitem__(rows, value)
 
-    for n_jobs in (1, 2):
+    for n_jobs in (1, 2, 3):
         written.clear()
         y = y_out.view(Output)
         with parallel_config(backend="threading"), pytest.raises(RuntimeError, match="disk full"):
             _generation.fill_synthetic(X, plans, ENTROPY, np.zeros((n_rows, 2)), y,
                                        chunk_size=BLOCK_SIZE, n_jobs=n_jobs)
-        # the workers stopped: the chunks after the failure (at most one per
-        # other worker in flight) were not all generated
-        assert len(written) < len(plans) * 2
-        assert max(written) <= (3 * 2 + n_jobs) * BLOCK_SIZE
+        n_written = len(written)
+        time.sleep(0.05)
+        assert len(written) == n_written  # nothing is written once the call has ended
+        # after the failure, each other worker finishes at most its current run
+        # (one chunk here), then stops
+        after_failure = written[written.index(3 * 2 * BLOCK_SIZE) + 1 :]
+        assert len(after_failure) <= n_jobs - 1
+
+
+def test_fill_synthetic_uses_every_worker(monkeypatch):
+    X, plans = _multi_block_plans()
+    threads, real = set(), _generation.interpolate
+
+    def slow(*args, **kwargs):
+        threads.add(threading.get_ident())
+        time.sleep(0.02)  # long enough for every worker to take a run
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_generation, "interpolate", slow)
+    n_rows = sum(p.n_samples for p in plans)
+    X_out, y_out = np.empty((n_rows, 3), np.float32), np.empty(n_rows, dtype=object)
+    # a bare n_jobs (joblib's default backend is loky; threads are used here)
+    with parallel_config(n_jobs=2):
+        _generation.fill_synthetic(X, plans, ENTROPY, X_out, y_out, chunk_size=4000, n_jobs=None)
+    assert len(threads) == 2
+
+
+def _run_python(code, timeout=120):
+    """Run `code` in a fresh interpreter (a hang fails the test, not the suite)."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+STREAM_SETUP = """
+import numpy as np
+from joblib import parallel_config
+from smote_ann import SMOTE
+from smote_ann.streaming import iter_resample
+rng = np.random.default_rng(0)
+X = rng.standard_normal((3000, 4)).astype(np.float32)
+y = np.r_[np.zeros(2700, int), np.ones(300, int)]
+"""
+
+
+@pytest.mark.parametrize("config, n_jobs", [
+    ("n_jobs=2", None),  # no backend named: joblib's default is loky
+    ("prefer='processes'", 2),
+    ("backend='threading', n_jobs=3", None),
+])
+def test_streams_and_fills_under_joblib_configs(config, n_jobs):
+    out = _run_python(STREAM_SETUP + f"""
+reference, _ = SMOTE(random_state=0).fit_resample(X, y)
+with parallel_config({config}):
+    s = SMOTE(random_state=0, chunk_size=100, n_jobs={n_jobs})
+    streamed = np.concatenate([c for c, _ in iter_resample(s, X, y)])
+    filled, _ = s.fit_resample(X, y)
+print(streamed.tobytes() == reference.tobytes(), filled.tobytes() == reference.tobytes())
+""")
+    assert out.split() == ["True", "True"]
+
+
+def test_interpreter_exits_with_a_stream_left_open():
+    # joblib's threads are frozen at exit: the stream must not wait for them
+    out = _run_python(STREAM_SETUP + """
+with parallel_config(backend="threading"):
+    blocks = iter_resample(SMOTE(random_state=0, chunk_size=100, n_jobs=2), X, y)
+    for i, b in enumerate(blocks):
+        if i == 40:
+            break  # `blocks` stays referenced and suspended
+print("done")
+""", timeout=60)
+    assert out.split() == ["done"]
+
+
+def test_closing_a_stream_does_not_raise_a_workers_error(monkeypatch):
+    X, plans = _multi_block_plans()
+    # 2 workers stay at most 4 chunks ahead: the 5th chunk is only begun
+    # once the caller holds the first
+    calls = _counting_interpolate(monkeypatch, fail_at=5)
+    with parallel_config(backend="threading"):
+        chunks = _generation.iter_synthetic(X, plans, ENTROPY, chunk_size=100, n_jobs=2)
+        next(chunks)
+        while len(calls) < 5:  # a worker fails while the caller holds a chunk
+            time.sleep(0.01)
+        chunks.close()  # the caller stops: nothing to raise into close()
 
 
 def test_block_cache_gives_the_same_draws():
