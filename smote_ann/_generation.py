@@ -438,9 +438,8 @@ def fill_synthetic(X_src, plans, entropy, X_out, y_out, *, chunk_size, n_jobs):
 
     join = _start_threads(work, max(effective_n_jobs(n_jobs), 1) - 1)
     try:
-        work()
+        work()  # sets `failed` if it raises
     except BaseException:
-        failed.set()
         join(raise_errors=False)  # the caller's error wins
         raise
     join()  # every worker has stopped writing; raises a worker's error
