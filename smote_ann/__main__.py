@@ -15,12 +15,14 @@ import time
 from inspect import signature
 from pathlib import Path
 
-from .over_sampling import SMOTE
+from .over_sampling import SMOTE, BorderlineSMOTE
 
 PROG = "smote-ann"
 _STRATEGIES = ("auto", "minority", "not minority", "not majority", "all")
 _METHODS = ("smote", "borderline-1", "borderline-2", "adasyn")
-_DEFAULT_CHUNK_SIZE = signature(SMOTE).parameters["chunk_size"].default  # the estimators'
+# the estimators' defaults, not copies of them
+_DEFAULT_CHUNK_SIZE = signature(SMOTE).parameters["chunk_size"].default
+_DEFAULT_M_NEIGHBORS = signature(BorderlineSMOTE).parameters["m_neighbors"].default
 
 
 def _sampling_strategy(text):
@@ -108,7 +110,7 @@ def _build_parser():
     resample.add_argument(
         "--m-neighbors", type=_positive_int, default=None, metavar="M",
         help="Borderline-SMOTE: neighbours, of any class, that decide which rows are "
-        "in danger (default: 10)",
+        f"in danger (default: {_DEFAULT_M_NEIGHBORS})",
     )
     resample.add_argument(
         "--index-type", default="flat", metavar="INDEX",
@@ -186,7 +188,7 @@ def _progress_bar(disable):
 
 def _sampler(args):
     """The sampler the options describe, with a FaissNN for every neighbour search."""
-    from . import ADASYN, SMOTE, BorderlineSMOTE, FaissNN
+    from . import ADASYN, FaissNN
 
     def neighbors(k):  # k neighbours besides the sample itself
         if args.index_type == "flat":
@@ -206,7 +208,7 @@ def _sampler(args):
     if args.method == "smote":
         return SMOTE(k_neighbors=neighbors(args.k_neighbors), **common)
     if borderline:
-        m_neighbors = 10 if args.m_neighbors is None else args.m_neighbors
+        m_neighbors = _DEFAULT_M_NEIGHBORS if args.m_neighbors is None else args.m_neighbors
         return BorderlineSMOTE(
             kind=args.method, k_neighbors=neighbors(args.k_neighbors),
             m_neighbors=neighbors(m_neighbors), **common,
@@ -257,7 +259,7 @@ def _demo(args):
     import numpy as np
     from sklearn.datasets import make_classification
 
-    from . import SMOTE, FaissNN
+    from . import FaissNN
 
     X, y = make_classification(
         n_samples=args.n_samples, n_features=32, n_informative=16, weights=[0.95],

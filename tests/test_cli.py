@@ -300,12 +300,11 @@ def test_python_dash_m_and_exit_status(files):
     assert failed.stderr == "smote-ann: error: Output 'o.npy' already exists. Pass overwrite=True (--overwrite) to replace it.\n"
 
 
-def test_defaults_are_the_estimators_defaults():
-    from smote_ann import SMOTE
+@pytest.mark.parametrize("method", ["smote", "borderline-1", "adasyn"])
+def test_defaults_are_the_estimators_defaults(method):
+    from smote_ann import ADASYN, SMOTE, BorderlineSMOTE
     from smote_ann.__main__ import _build_parser, _sampler
 
-    args = _build_parser().parse_args(["resample", "in.npy", "-o", "out.npy"])
-    params = _sampler(args).get_params()
-    for name, value in SMOTE().get_params().items():
-        if name not in ("k_neighbors", "random_state"):  # the CLI builds its own FaissNN
-            assert params[name] == value, name
+    estimator = {"smote": SMOTE, "borderline-1": BorderlineSMOTE, "adasyn": ADASYN}[method]
+    args = _build_parser().parse_args(["resample", "in.npy", "-o", "out.npy", "-m", method])
+    assert _sampler(args).get_params() == estimator().get_params()
