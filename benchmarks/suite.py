@@ -215,7 +215,7 @@ def minority_scores(y_true, proba):
 # ==========================================================================
 def _set_search(nn, nprobe=None, ef_search=None):
     """Change a fitted FaissNN's search breadth without rebuilding its index."""
-    from smote_ann import _faiss
+    from smote_ann.neighbors import _faiss
 
     params = _faiss.SearchParameters(nn.nlist_, nprobe, ef_search)
     _faiss.set_search_parameters(nn.index_, params)
@@ -300,7 +300,7 @@ def run_neighbors(cfg, workdir, log):
         for method, sweep in sweeps.items():
             if method == "ivf":
                 # nprobe is capped by the number of lists of the default index.
-                from smote_ann._faiss import default_nlist
+                from smote_ann.neighbors._faiss import default_nlist
 
                 sweep = [p for p in sweep if p <= default_nlist(n)]
             t0 = time.perf_counter()

@@ -398,7 +398,7 @@ def test_tiny_fits(n, index_type):
 
 
 def test_default_ivf_never_trains_fewer_than_39_points_per_list():
-    from smote_ann._faiss import default_nlist, default_nprobe
+    from smote_ann.neighbors._faiss import default_nlist, default_nprobe
 
     for n in [1, 10, 38, 39, 78, 100, 1000, 10_000, 100_000, 10**6, 10**7]:
         nlist = default_nlist(n)
