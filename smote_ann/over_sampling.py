@@ -3,9 +3,6 @@
 # License: BSD-3-Clause
 
 import numbers
-import os
-import sys
-import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
 
@@ -19,6 +16,7 @@ from ._readers import take_rows
 from ._sampling_strategy import resolve_sampling_strategy
 from ._sinks import to_arrays
 from ._tags import sampler_tags
+from ._warnings import warn_at_caller
 from ._validation import (
     OutputFormatter,
     check_class_size,
@@ -334,19 +332,6 @@ class SMOTE(BaseOverSampler):
 # ---------------------------------------------------------------------------
 # Policies that look at the whole dataset: Borderline-SMOTE and ADASYN
 # ---------------------------------------------------------------------------
-def _warn_at_caller(message, category=UserWarning):
-    """Warn with the stack level of the first caller outside smote_ann.
-
-    The call may come through `fit_resample`, a streaming writer or the
-    command line; the warning then points at the user's line in every case.
-    """
-    package_dir = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, stacklevel = sys._getframe(1), 2
-    while frame is not None and frame.f_code.co_filename.startswith(package_dir):
-        frame, stacklevel = frame.f_back, stacklevel + 1
-    warnings.warn(message, category, stacklevel=stacklevel)
-
-
 def _other_class_neighbors(nn, name, value, X, y, labels):
     """For each class in `labels`: its rows and, per row, how many of its
     neighbours in the whole dataset belong to another class.
@@ -556,7 +541,7 @@ class BorderlineSMOTE(BaseOverSampler):
                 "them and they keep their size (imbalanced-learn skips them silently). "
                 "Use SMOTE to oversample such classes, or change m_neighbors."
             )
-            _warn_at_caller(msg)
+            warn_at_caller(msg)
         return plans
 
 

@@ -366,6 +366,11 @@ def _check_ivf(params, n_samples):
         raise ValueError(msg)
 
 
+def is_exact(index):
+    """Whether `index` is a brute-force index of full vectors (no approximation)."""
+    return isinstance(faiss.downcast_index(index), faiss.IndexFlat)
+
+
 def _extract_ivf(index):
     try:
         return faiss.extract_index_ivf(index)
@@ -460,6 +465,65 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None):
         dist[out] = d
         ind[out] = i
     return dist, ind
+
+
+# --------------------------------------------------------------------------
+# IVF structure (the start of nprobe tuning)
+# --------------------------------------------------------------------------
+def _ivf_and_input(index, queries):
+    """The IVF part of `index` and `queries` as its coarse quantizer sees them.
+
+    Walks the wrappers factory strings put around an IVF index (a refinement
+    stage, vector transforms such as PCA or OPQ). Returns ``(None, None)``
+    for any other structure.
+    """
+    node = faiss.downcast_index(index)
+    while True:
+        if isinstance(node, faiss.IndexIVF):
+            return node, queries
+        if isinstance(node, faiss.IndexRefine):
+            node = faiss.downcast_index(node.base_index)
+        elif isinstance(node, faiss.IndexPreTransform):
+            for i in range(node.chain.size()):
+                queries = faiss.downcast_VectorTransform(node.chain.at(i)).apply(queries)
+            node = faiss.downcast_index(node.index)
+        else:
+            return None, None
+
+
+def ivf_list_ranks(index, queries, targets):
+    """For each query, the rank of the IVF list holding each of its targets.
+
+    ``ranks[i, j] = r`` means the list of fitted row ``targets[i, j]`` is the
+    ``r``-th nearest list (0-based) to query ``i``, so a search with
+    ``nprobe > r`` scans it. The smallest `nprobe` reaching a recall is read
+    off these ranks without searching. None when `index` has no IVF part
+    this function can see through.
+    """
+    ivf, coarse_queries = _ivf_and_input(index, queries)
+    if ivf is None:
+        return None
+    nlist = int(ivf.nlist)
+    list_of = np.full(int(ivf.ntotal), nlist, dtype=np.int64)
+    invlists = ivf.invlists
+    for lst in range(nlist):
+        size = invlists.list_size(lst)
+        if size:
+            list_of[faiss.rev_swig_ptr(invlists.get_ids(lst), size)] = lst
+    target_lists = list_of[targets]
+    ranks = np.empty(targets.shape, dtype=np.int64)
+    # the whole (queries x lists) order, a few million entries at a time
+    step = max(1, (1 << 22) // nlist)
+    for start in range(0, len(coarse_queries), step):
+        part = slice(start, start + step)
+        _, order = ivf.quantizer.search(np.ascontiguousarray(coarse_queries[part]), nlist)
+        if (order < 0).any():  # an approximate quantizer: no complete order
+            return None
+        rank_of_list = np.empty_like(order)
+        np.put_along_axis(rank_of_list, order, np.arange(nlist)[np.newaxis, :], axis=1)
+        rank_of_list = np.hstack([rank_of_list, np.full((len(order), 1), nlist)])
+        ranks[part] = np.take_along_axis(rank_of_list, target_lists[part], axis=1)
+    return ranks
 
 
 # --------------------------------------------------------------------------

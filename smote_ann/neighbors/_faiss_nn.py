@@ -11,7 +11,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _faiss
+from .._warnings import warn_at_caller
+from . import _faiss, _recall
+from ._graph import exclude_self
+from ._recall import LowRecallWarning
 
 
 class FaissNN(BaseEstimator):
@@ -53,10 +56,12 @@ class FaissNN(BaseEstimator):
 
     nprobe : int, default=None
         Number of IVF lists visited per query. Larger `nprobe` visits more
-        lists: higher recall, slower queries. None chooses about 1/64 of the
-        lists, at least 8 (every list when there are at most 8). Must not
-        exceed `nlist` when `nlist` is set; with ``nlist=None`` it is clamped
-        to the number of lists chosen (small classes, cross-validation folds).
+        lists: higher recall, slower queries. None tunes it to
+        `target_recall` (the smallest number of lists that reaches it on a
+        sample of the data); with ``target_recall=None``, about 1/64 of the
+        lists, at least 8. Must not exceed `nlist` when `nlist` is set; with
+        ``nlist=None`` it is clamped to the number of lists chosen (small
+        classes, cross-validation folds).
 
     hnsw_m : int, default=16
         Number of graph links per vector for ``index_type="hnsw"``: more links
@@ -70,8 +75,29 @@ class FaissNN(BaseEstimator):
 
     ef_search : int, default=None
         Beam width of an HNSW search: larger gives higher recall, slower
-        queries. None chooses ``max(2 * n_neighbors, 8 * ceil(log10(n)))``
+        queries. None tunes it to `target_recall`, as `nprobe`; with
+        ``target_recall=None``, ``max(2 * n_neighbors, 8 * ceil(log10(n)))``
         for ``n`` fitted samples (40 at 100k samples).
+
+    target_recall : float in (0, 1] or None, default=0.95
+        The recall@`n_neighbors` an approximate index is tuned to. After
+        building the index, :meth:`fit` queries `recall_sample_size` fitted
+        rows (each excluded from its own answer, as ``kneighbors(X=None)``
+        does), compares the answers with an exact search over all fitted
+        rows, and sets each of `nprobe` and `ef_search` left None to the
+        smallest value that reaches the target on the sample. Parameters you
+        set are used as given, and the recall they give is still measured.
+        When the target cannot be reached (a compressed index such as
+        ``"IVF256,PQ8"``, or one too coarse), a :class:`LowRecallWarning`
+        says so and the best setting found is kept. None skips the
+        measurement and uses the parameters as given (the defaults above).
+        A flat index is exact: nothing is measured.
+
+    recall_sample_size : int, default=1000
+        Number of fitted rows queried to estimate the recall (all rows when
+        fewer are fitted). 1000 give the recall to about +-0.01; the exact
+        search of the sample costs ``recall_sample_size / n_samples`` of an
+        exact ``kneighbors(X=None)``.
 
     batch_size : int, default=8192
         Number of rows converted to float32 and searched at once; bounds the
@@ -83,8 +109,9 @@ class FaissNN(BaseEstimator):
         all cores. The previous global setting is restored after each call.
 
     random_state : int, RandomState instance or None, default=None
-        Seeds the k-means clustering of IVF indexes and the choice of its
-        training sample. Pass an int for reproducible indexes.
+        Seeds the k-means clustering of IVF indexes, the choice of its
+        training sample and the rows that estimate the recall. Pass an int
+        for reproducible indexes and tuned parameters.
 
     Attributes
     ----------
@@ -102,6 +129,19 @@ class FaissNN(BaseEstimator):
 
     ef_search_ : int or None
         HNSW search beam width, None if the index is not an HNSW graph.
+
+    recall_estimate_ : float or None
+        The recall@`n_neighbors` measured on the sample with the chosen
+        parameters (tie-tolerant: an equally near row counts as a true
+        neighbour); 1.0 for a flat index; None when ``target_recall=None``
+        or a single row was fitted.
+
+    recall_sample_size_ : int
+        Number of fitted rows the recall was estimated on (0 when not
+        estimated).
+
+    tuning_time_ : float
+        Seconds :meth:`fit` spent estimating the recall and tuning.
 
     effective_metric_ : str
         The distance metric used.
@@ -168,6 +208,8 @@ class FaissNN(BaseEstimator):
         "hnsw_m": [Interval(numbers.Integral, 2, None, closed="left")],
         "ef_construction": [Interval(numbers.Integral, 1, None, closed="left")],
         "ef_search": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "target_recall": [Interval(numbers.Real, 0, 1, closed="right"), None],
+        "recall_sample_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_jobs": [
             Interval(numbers.Integral, 1, None, closed="left"),
@@ -188,6 +230,8 @@ class FaissNN(BaseEstimator):
         hnsw_m=16,
         ef_construction=20,
         ef_search=None,
+        target_recall=0.95,
+        recall_sample_size=1000,
         batch_size=8192,
         n_jobs=None,
         random_state=None,
@@ -200,6 +244,8 @@ class FaissNN(BaseEstimator):
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction
         self.ef_search = ef_search
+        self.target_recall = target_recall
+        self.recall_sample_size = recall_sample_size
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -226,7 +272,8 @@ class FaissNN(BaseEstimator):
         n_samples, n_features = X.shape
         if self.index_type not in _faiss.INDEX_BUILDERS:
             _faiss.check_factory_string(self.index_type, n_features, self.metric)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        random_state = check_random_state(self.random_state)
+        seed = random_state.randint(np.iinfo(np.int32).max)
         description = _faiss.index_description(
             self.index_type, n_samples, {"nlist": self.nlist, "hnsw_m": self.hnsw_m}
         )
@@ -244,16 +291,53 @@ class FaissNN(BaseEstimator):
                 name=self.index_type,
                 nlist_is_automatic=self.index_type == "ivf" and self.nlist is None,
             )
+            tuning = self._tune(index, X, params, groups, random_state)
         self.index_ = index
         self.index_description_ = description
-        self.nlist_ = params.nlist
-        self.nprobe_ = params.nprobe
-        self.ef_search_ = params.ef_search
+        self.nlist_ = tuning.params.nlist
+        self.nprobe_ = tuning.params.nprobe
+        self.ef_search_ = tuning.params.ef_search
+        self.recall_estimate_ = tuning.recall
+        self.recall_sample_size_ = tuning.n_queries
+        self.tuning_time_ = tuning.seconds
         self.effective_metric_ = self.metric
         self.n_samples_fit_ = n_samples
         self._fit_X = X
         self._duplicate_groups = groups
         return self
+
+    def _tune(self, index, X, params, groups, random_state):
+        """Measure the recall on a sample, tune the knobs left None, warn if short."""
+        if self.target_recall is None:
+            return _recall.Tuning(params, None, 0, True, (), (), 0.0)
+        if _faiss.is_exact(index):
+            return _recall.Tuning(params, 1.0, 0, True, (), (), 0.0)
+        tuning = _recall.tune(
+            index, X, params,
+            n_neighbors=self.n_neighbors,
+            target=float(self.target_recall),
+            tune_nprobe=self.nprobe is None,
+            tune_ef_search=self.ef_search is None,
+            n_queries=self.recall_sample_size,
+            rng=random_state,
+            metric=self.metric,
+            batch_size=self.batch_size,
+            groups=groups,
+        )
+        # parameters the user set are theirs to choose: their recall is reported, not warned about
+        if not tuning.reached and (tuning.tuned or not tuning.knobs):
+            setting = ", ".join(f"{name}={getattr(tuning.params, name)}" for name in tuning.tuned)
+            at = f" at best ({setting})" if setting else ""
+            msg = (
+                f"FaissNN(index_type={self.index_type!r}) reaches recall@{self.n_neighbors} "
+                f"{tuning.recall:.3f}{at} on a sample of {tuning.n_queries} fitted rows, "
+                f"below target_recall={self.target_recall}. Use a finer index (more "
+                "lists or graph links, full vectors such as 'IVF256,Flat' or 'HNSW32,Flat' "
+                "rather than compressed codes), index_type='flat' for exact neighbours, "
+                "or a lower target_recall."
+            )
+            warn_at_caller(msg, LowRecallWarning)
+        return tuning
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
         """Find the k nearest neighbours of each query point.
@@ -320,7 +404,7 @@ class FaissNN(BaseEstimator):
                 groups=self._duplicate_groups,
             )
         if query_is_train:
-            dist, ind = _exclude_self(ind, dist)
+            dist, ind = exclude_self(ind, dist)
         return (dist, ind) if return_distance else ind
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
@@ -377,23 +461,3 @@ class FaissNN(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _exclude_self(ind, dist=None, self_rows=None):
-    """Drop each query's own index from its row of results (k+1 -> k columns).
-
-    Query ``i`` is fitted point ``self_rows[i]`` (default ``i``). Where that
-    index is not among the results (more duplicates than neighbours, or an
-    approximate index that missed it), the last (farthest) column is dropped
-    instead. Returns ``ind`` or ``(dist, ind)`` when `dist` is given.
-    """
-    n_queries, n_cols = ind.shape
-    if self_rows is None:
-        self_rows = np.arange(n_queries)
-    keep = ind != np.asarray(self_rows)[:, np.newaxis]
-    absent = keep.all(axis=1)
-    keep[absent, -1] = False
-    shape = (n_queries, n_cols - 1)
-    if dist is None:
-        return ind[keep].reshape(shape)
-    return dist[keep].reshape(shape), ind[keep].reshape(shape)
