@@ -63,6 +63,18 @@ _DOC_PARTS = {
         the input and the output is a few chunks of ``chunk_size x n_features``.
         Does not change the output.
 """,
+    "neighbor_recall": """\
+    neighbor_recall_ : dict
+        ``{class: recall}``: for each class oversampled, the recall@k
+        estimated by the neighbour searches that served it (the lowest, when
+        several did), as reported by their fitted estimators'
+        ``recall_estimate_`` (1.0 for an exact :class:`~smote_ann.FaissNN`;
+        an approximate one measures itself, see its `target_recall`).
+        Searches whose estimator reports no estimate (scikit-learn's
+        ``NearestNeighbors``, ``FaissNN(target_recall=None)``) are left out,
+        and a class served only by such searches is absent.
+
+""",
     "fitted_features": """\
     n_features_in_ : int
         Number of features seen during :meth:`fit_resample`.
@@ -187,15 +199,30 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator, metaclass=ABCMeta):
 
 
 def _neighbors_within(nn, X_fit, X_query, self_rows=None):
-    """Fit a clone of `nn` on X_fit and return the neighbours of X_query, own index removed.
+    """Fit a clone of `nn` on X_fit; the neighbours of X_query, own index removed.
 
     Row ``i`` of X_query is row ``self_rows[i]`` of X_fit (default ``i``).
     The own index is removed wherever it appears, not assumed to be column 0:
     with duplicated rows or an approximate index it often is not. The fitted
     clone (its index, its reference to X_fit) is released on return, so it
-    does not occupy memory while rows are generated.
+    does not occupy memory while rows are generated. Returns the neighbours
+    and the clone's recall estimate (see `_recall_of`).
     """
-    return _kneighbors_excluding_self(clone(nn).fit(X_fit), X_query, self_rows)
+    fitted = clone(nn).fit(X_fit)
+    return _kneighbors_excluding_self(fitted, X_query, self_rows), _recall_of(fitted)
+
+
+def _recall_of(fitted):
+    """The recall estimate a fitted neighbours estimator reports, or None."""
+    recall = getattr(fitted, "recall_estimate_", None)
+    return None if recall is None else float(recall)
+
+
+def _note_recall(recalls, label, *estimates):
+    """Record for class `label` the lowest of the recall estimates given."""
+    known = [r for r in estimates if r is not None]
+    if known:
+        recalls[label] = min(known + ([recalls[label]] if label in recalls else []))
 
 
 def _kneighbors_excluding_self(nn, X_query, self_rows=None):
@@ -259,7 +286,7 @@ class SMOTE(BaseOverSampler):
         is searched by a fitted clone, released before generation so that its
         index does not occupy memory while rows are generated.
 
-%(fitted_features)s
+%(neighbor_recall)s%(fitted_features)s
     See Also
     --------
     imblearn.over_sampling.SMOTE : The reference implementation.
@@ -316,6 +343,7 @@ class SMOTE(BaseOverSampler):
 
     def _make_plans(self, X, y, classes, nn_seed):
         self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors, nn_seed)
+        self.neighbor_recall_ = {}
         plans = []
         for label, n_samples in self.sampling_strategy_.items():
             if n_samples == 0:
@@ -323,7 +351,8 @@ class SMOTE(BaseOverSampler):
             rows = np.flatnonzero(y == label)
             check_class_size(label, rows.size, self.nn_k_, "k_neighbors", self.k_neighbors)
             X_class = take_rows(X, rows)  # X[rows], light on a memory-mapped X
-            neighbors = _neighbors_within(self.nn_k_, X_class, X_class)
+            neighbors, recall = _neighbors_within(self.nn_k_, X_class, X_class)
+            _note_recall(self.neighbor_recall_, label, recall)
             class_key = int(np.searchsorted(classes, label))
             plans.append(ClassPlan(label, class_key, n_samples, rows, rows[neighbors]))
         return plans
@@ -338,7 +367,8 @@ def _other_class_neighbors(nn, name, value, X, y, labels):
 
     A clone of `nn` is fitted once on all of X and released on return; each
     row's own index is removed from its neighbours by index. Returns
-    ``{label: (rows, n_other)}`` and the number of neighbours per row.
+    ``{label: (rows, n_other)}``, the number of neighbours per row and the
+    clone's recall estimate.
     """
     check_size("X", X.shape[0], nn, name, value)
     nn = clone(nn).fit(X)
@@ -348,7 +378,7 @@ def _other_class_neighbors(nn, name, value, X, y, labels):
         neighbors = _kneighbors_excluding_self(nn, take_rows(X, rows), self_rows=rows)
         n_neighbors = neighbors.shape[1]
         result[label] = rows, np.sum(y[neighbors] != label, axis=1)
-    return result, n_neighbors
+    return result, n_neighbors, _recall_of(nn)
 
 
 @_shared_doc
@@ -420,7 +450,7 @@ class BorderlineSMOTE(BaseOverSampler):
         for each class that had some. Also available under imbalanced-learn's
         name ``in_danger_indices``.
 
-%(fitted_features)s
+%(neighbor_recall)s%(fitted_features)s
     See Also
     --------
     imblearn.over_sampling.BorderlineSMOTE : The reference implementation.
@@ -499,13 +529,14 @@ class BorderlineSMOTE(BaseOverSampler):
         self.nn_m_ = check_neighbors_object("m_neighbors", self.m_neighbors, 1, _exact_neighbors, nn_seed)
         self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors, nn_seed)
         self.in_danger_indices_ = {}
+        self.neighbor_recall_ = {}
         targets = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
         if not targets:
             return []
         whole_dataset = self.kind == "borderline-2"
         if whole_dataset:
             check_size("X", X.shape[0], self.nn_k_, "k_neighbors", self.k_neighbors)
-        other, m = _other_class_neighbors(
+        other, m, m_recall = _other_class_neighbors(
             self.nn_m_, "m_neighbors", self.m_neighbors, X, y, targets
         )
         # borderline-2: one fitted clone for all classes, released on return
@@ -522,6 +553,7 @@ class BorderlineSMOTE(BaseOverSampler):
             self.in_danger_indices_[label] = bases
             class_key = int(np.searchsorted(classes, label))
             if whole_dataset:
+                _note_recall(self.neighbor_recall_, label, m_recall, _recall_of(nn_k))
                 partners = _kneighbors_excluding_self(nn_k, take_rows(X, bases), self_rows=bases)
                 foreign = y[partners] != label
                 plans.append(ClassPlan(label, class_key, n_samples, bases, partners, foreign=foreign))
@@ -529,9 +561,10 @@ class BorderlineSMOTE(BaseOverSampler):
                 # checked only for classes with danger rows: a class without
                 # any is skipped whatever its size, as in imbalanced-learn
                 check_class_size(label, rows.size, self.nn_k_, "k_neighbors", self.k_neighbors)
-                neighbors = _neighbors_within(
+                neighbors, k_recall = _neighbors_within(
                     self.nn_k_, take_rows(X, rows), take_rows(X, bases), self_rows=np.flatnonzero(in_danger)
                 )
+                _note_recall(self.neighbor_recall_, label, m_recall, k_recall)
                 plans.append(ClassPlan(label, class_key, n_samples, bases, rows[neighbors]))
         if no_danger:
             msg = (
@@ -600,7 +633,7 @@ class ADASYN(BaseOverSampler):
         ``{class: counts}``: the number of synthetic rows generated from each
         sample of the class, in the order of ``np.flatnonzero(y == class)``.
 
-%(fitted_features)s
+%(neighbor_recall)s%(fitted_features)s
     See Also
     --------
     imblearn.over_sampling.ADASYN : The reference implementation.
@@ -665,20 +698,26 @@ class ADASYN(BaseOverSampler):
     def _make_plans(self, X, y, classes, nn_seed):
         self.nn_ = check_neighbors_object("n_neighbors", self.n_neighbors, 1, _exact_neighbors, nn_seed)
         self.synthetic_counts_ = {}
+        self.neighbor_recall_ = {}
         targets = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
         if not targets:
             return []
         for label in targets:
             n_class = int(np.count_nonzero(y == label))
             check_class_size(label, n_class, self.nn_, "n_neighbors", self.n_neighbors)
-        other, k = _other_class_neighbors(self.nn_, "n_neighbors", self.n_neighbors, X, y, targets)
+        other, k, weight_recall = _other_class_neighbors(
+            self.nn_, "n_neighbors", self.n_neighbors, X, y, targets
+        )
         for label, n_samples in targets.items():
             self.synthetic_counts_[label] = self._counts(label, n_samples, other[label][1], k)
         plans = []
         for label in targets:
             rows, counts = other[label][0], self.synthetic_counts_[label]
             used = np.flatnonzero(counts)
-            neighbors = _neighbors_within(self.nn_, take_rows(X, rows), take_rows(X, rows[used]), self_rows=used)
+            neighbors, recall = _neighbors_within(
+                self.nn_, take_rows(X, rows), take_rows(X, rows[used]), self_rows=used
+            )
+            _note_recall(self.neighbor_recall_, label, weight_recall, recall)
             class_key = int(np.searchsorted(classes, label))
             plans.append(
                 ClassPlan(
