@@ -2,6 +2,8 @@
 
 ``smote-ann resample INPUT --out OUTPUT`` resamples a dataset file to another,
 streaming the output a chunk at a time (see :func:`smote_ann.resample_to_file`);
+``smote-ann neighbors INPUT`` compares exact and approximate neighbour searches
+on each class of a dataset file (see :func:`smote_ann.measure_recall`);
 ``smote-ann demo`` runs SMOTE on a small built-in dataset with exact and
 approximate (IVF) FAISS neighbours. The command line parses arguments, picks a
 reader and a sink and shows progress; the work is done by the library.
@@ -15,6 +17,7 @@ import time
 from inspect import signature
 from pathlib import Path
 
+from .neighbors import FaissNN
 from .over_sampling import SMOTE, BorderlineSMOTE
 
 PROG = "smote-ann"
@@ -23,6 +26,7 @@ _METHODS = ("smote", "borderline-1", "borderline-2", "adasyn")
 # the estimators' defaults, not copies of them
 _DEFAULT_CHUNK_SIZE = signature(SMOTE).parameters["chunk_size"].default
 _DEFAULT_M_NEIGHBORS = signature(BorderlineSMOTE).parameters["m_neighbors"].default
+_DEFAULT_TARGET_RECALL = signature(FaissNN).parameters["target_recall"].default
 
 
 def _sampling_strategy(text):
@@ -43,6 +47,50 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
+
+
+def _target_recall(text):
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'none'") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
+    return value
+
+
+def _add_search_options(parser, index_help, several=False):
+    """The options of the FaissNN behind every neighbour search."""
+    parser.add_argument(
+        "--index-type", default=["flat", "ivf", "hnsw"] if several else "flat",
+        nargs="+" if several else None, metavar="INDEX", help=index_help,
+    )
+    parser.add_argument(
+        "--target-recall", type=_target_recall, default=_DEFAULT_TARGET_RECALL,
+        metavar="R",
+        help="approximate indexes tune nprobe / ef-search to reach this recall@k on a "
+        "sample of each search's rows; 'none' uses them as given "
+        f"(default: {_DEFAULT_TARGET_RECALL})",
+    )
+    parser.add_argument(
+        "--nprobe", type=_positive_int, default=None, metavar="N",
+        help="IVF lists visited per query (default: tuned to --target-recall)",
+    )
+    parser.add_argument(
+        "--ef-search", type=_positive_int, default=None, metavar="N",
+        help="HNSW search beam width (default: tuned to --target-recall)",
+    )
+
+
+def _faiss_nn(args, n_neighbors, index_type=None):
+    """The FaissNN the search options describe."""
+    return FaissNN(
+        n_neighbors=n_neighbors, index_type=index_type or args.index_type,
+        target_recall=args.target_recall, nprobe=args.nprobe, ef_search=args.ef_search,
+        random_state=args.random_state,
+    )
 
 
 def _n_jobs(text):
@@ -112,9 +160,9 @@ def _build_parser():
         help="Borderline-SMOTE: neighbours, of any class, that decide which rows are "
         f"in danger (default: {_DEFAULT_M_NEIGHBORS})",
     )
-    resample.add_argument(
-        "--index-type", default="flat", metavar="INDEX",
-        help="FAISS index of every neighbour search: flat (exact), ivf, hnsw, or a "
+    _add_search_options(
+        resample,
+        "FAISS index of every neighbour search: flat (exact), ivf, hnsw, or a "
         "faiss.index_factory string such as IVF256,PQ16 (default: flat)",
     )
     resample.add_argument(
@@ -133,6 +181,51 @@ def _build_parser():
     resample.add_argument("--overwrite", action="store_true", help="replace existing output files")
     resample.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     resample.set_defaults(run=_resample)
+
+    neighbors = commands.add_parser(
+        "neighbors",
+        help="compare exact and approximate neighbours on each class of a dataset file",
+        description=(
+            "For each class of INPUT, search every row's neighbours within its class "
+            "(what SMOTE asks) with each index of --index-type, and print the chosen "
+            "search parameters, the recall@k measured against an exact search on a "
+            "sample of the class, and the build and query times. INPUT and labels as "
+            "for resample."
+        ),
+    )
+    neighbors.add_argument("input", metavar="INPUT", help="the dataset (.npy, .npz, .csv, .parquet)")
+    labels = neighbors.add_mutually_exclusive_group()
+    labels.add_argument(
+        "--target", "-t", metavar="NAME",
+        help="the label column (CSV, Parquet) or the labels array (.npz)",
+    )
+    labels.add_argument(
+        "--labels", "-l", metavar="FILE", help="a .npy file of labels, one per row of INPUT"
+    )
+    _add_search_options(
+        neighbors,
+        "the indexes to compare, one or more of flat, ivf, hnsw or factory strings "
+        "such as IVF256,Flat (default: flat ivf hnsw)",
+        several=True,
+    )
+    neighbors.add_argument(
+        "--k-neighbors", "-k", type=_positive_int, default=5, metavar="K",
+        help="neighbours per row, the row itself excluded (default: 5)",
+    )
+    neighbors.add_argument(
+        "--n-queries", type=_positive_int, default=1000, metavar="N",
+        help="rows per class whose recall is measured (default: 1000)",
+    )
+    neighbors.add_argument(
+        "--classes", metavar="LABELS",
+        help="comma-separated labels of the classes to search (default: every class)",
+    )
+    neighbors.add_argument(
+        "--random-state", type=int, default=0, metavar="SEED",
+        help="seed of the indexes and of the rows measured (default: 0)",
+    )
+    neighbors.add_argument("--json", action="store_true", help="print the table as JSON")
+    neighbors.set_defaults(run=_neighbors)
 
     demo = commands.add_parser(
         "demo",
@@ -188,14 +281,16 @@ def _progress_bar(disable):
 
 def _sampler(args):
     """The sampler the options describe, with a FaissNN for every neighbour search."""
-    from . import ADASYN, FaissNN
+    from . import ADASYN
 
     def neighbors(k):  # k neighbours besides the sample itself
         if args.index_type == "flat":
             return k
-        return FaissNN(
-            n_neighbors=k + 1, index_type=args.index_type, random_state=args.random_state
-        )
+        return _faiss_nn(args, k + 1)
+
+    if args.index_type == "flat" and (args.nprobe is not None or args.ef_search is not None):
+        msg = "--nprobe and --ef-search apply to approximate indexes; add --index-type ivf or hnsw."
+        raise ValueError(msg)
 
     borderline = args.method.startswith("borderline")
     if args.m_neighbors is not None and not borderline:
@@ -248,18 +343,89 @@ def _resample(args):
     if not args.quiet:
         before = _counts(y)
         after = {label: n + added.get(label, 0) for label, n in before.items()}
+        recall = ""
+        if args.index_type != "flat":
+            estimates = {label: f"{r:.3f}" for label, r in sampler.neighbor_recall_.items()}
+            recall = f"; neighbour recall@k (estimated, per class) {_format_counts(estimates)}"
         print(
             f"{PROG}: {sum(before.values())} -> {sum(after.values())} rows in "
             f"{time.perf_counter() - start:.1f} s; class counts before "
-            f"{_format_counts(before)}, after {_format_counts(after)}; wrote {args.out}"
+            f"{_format_counts(before)}, after {_format_counts(after)}{recall}; wrote {args.out}"
         )
+
+
+def _neighbors(args):
+    import json
+
+    import numpy as np
+
+    from ._readers import open_input, take_rows
+    from .neighbors import measure_recall
+
+    index_types = args.index_type
+    with open_input(args.input, target=args.target, labels=args.labels) as (X, y, _, _):
+        counts = _counts(y)
+        wanted = list(counts)
+        if args.classes is not None:
+            names = {str(label): label for label in counts}
+            asked = [c.strip() for c in args.classes.split(",")]
+            unknown = [c for c in asked if c not in names]
+            if unknown:
+                msg = f"--classes: no class {', '.join(unknown)} in the labels; they are {', '.join(names)}."
+                raise ValueError(msg)
+            wanted = [names[c] for c in asked]
+        records = []
+        for label in wanted:
+            rows = np.flatnonzero(y == label)
+            if rows.size <= args.k_neighbors:
+                print(f"{PROG}: class {label!r} has {rows.size} rows, too few for "
+                      f"{args.k_neighbors} neighbours: skipped", file=sys.stderr)
+                continue
+            X_class = take_rows(X, rows)
+            flat_seconds = None
+            for index_type in index_types:
+                report = measure_recall(
+                    _faiss_nn(args, args.k_neighbors, index_type), X_class,
+                    n_neighbors=args.k_neighbors, n_queries=args.n_queries, query="all",
+                    random_state=args.random_state,
+                )
+                nn = report.estimator
+                seconds = report.fit_seconds + report.query_seconds
+                if index_type == "flat":
+                    flat_seconds = seconds
+                records.append({
+                    "class": label, "rows": int(rows.size), "index": nn.index_description_,
+                    "nprobe": nn.nprobe_, "ef_search": nn.ef_search_,
+                    "recall": report.recall, "recall_estimate": nn.recall_estimate_,
+                    "recall_queries": report.n_queries,
+                    "build_seconds": report.fit_seconds, "query_seconds": report.query_seconds,
+                    "total_seconds": seconds,
+                    "speedup_vs_flat": None if flat_seconds is None else flat_seconds / seconds,
+                })
+            del X_class
+    if args.json:
+        print(json.dumps(records, indent=2, default=str))
+        return
+    print(f"recall@{args.k_neighbors} of each class's rows against the class "
+          f"(measured on up to {args.n_queries} rows per class against an exact search):")
+    header = ["class", "rows", "index", "parameters", "recall", "build s", "query s",
+              "total s", "vs flat"]
+    lines = []
+    for r in records:
+        params = ", ".join(f"{name}={r[name]}" for name in ("nprobe", "ef_search")
+                           if r[name] is not None) or "-"
+        speedup = "-" if r["speedup_vs_flat"] is None else f"{r['speedup_vs_flat']:.1f}x"
+        lines.append([repr(r["class"]), str(r["rows"]), r["index"], params,
+                      f"{r['recall']:.3f}", f"{r['build_seconds']:.2f}",
+                      f"{r['query_seconds']:.2f}", f"{r['total_seconds']:.2f}", speedup])
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    for row in [header, *lines]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 def _demo(args):
     import numpy as np
     from sklearn.datasets import make_classification
-
-    from . import FaissNN
 
     X, y = make_classification(
         n_samples=args.n_samples, n_features=32, n_informative=16, weights=[0.95],

@@ -308,3 +308,96 @@ def test_defaults_are_the_estimators_defaults(method):
     estimator = {"smote": SMOTE, "borderline-1": BorderlineSMOTE, "adasyn": ADASYN}[method]
     args = _build_parser().parse_args(["resample", "in.npy", "-o", "out.npy", "-m", method])
     assert _sampler(args).get_params() == estimator().get_params()
+
+
+# --------------------------------------------------------------------------
+# Recall: --target-recall, --nprobe, --ef-search, and the neighbors command
+# --------------------------------------------------------------------------
+def test_search_options_reach_the_faissnn(data, files, capsys):
+    X, y = data
+    code, out, _ = run(
+        ["resample", files / "X.npy", "--labels", files / "y.npy", "--out", files / "o.npy",
+         "--index-type", "ivf", "--target-recall", "0.99", "--random-state", "0"],
+        capsys,
+    )
+    assert code == 0
+    sampler = SMOTE(random_state=0, k_neighbors=FaissNN(6, index_type="ivf", target_recall=0.99,
+                                                        random_state=0))
+    X_ref, _ = sampler.fit_resample(X, y)
+    assert (files / "o.npy").read_bytes() == _npy_bytes(X_ref)
+    # the summary shows the recall each class's search reached
+    assert f"neighbour recall@k (estimated, per class) {{1: {sampler.neighbor_recall_[1]:.3f}}}" in out
+    for option, value, param in [("--nprobe", "3", "nprobe"), ("--ef-search", "9", "ef_search"),
+                                 ("--target-recall", "none", "target_recall")]:
+        from smote_ann.__main__ import _build_parser, _sampler
+
+        args = _build_parser().parse_args(
+            ["resample", "in.npy", "-o", "o.npy", "--index-type", "hnsw", option, value])
+        expected = None if value == "none" else int(value)
+        assert _sampler(args).k_neighbors.get_params()[param] == expected
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--target-recall", "0"], "argument --target-recall: '0' is not in (0, 1]"),
+        (["--target-recall", "high"], "argument --target-recall: 'high' is neither a number nor 'none'"),
+        (["--nprobe", "0"], "argument --nprobe: '0' must be at least 1"),
+    ],
+)
+def test_bad_search_options_are_usage_errors(argv, message, files, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["resample", str(files / "X.npy"), "-l", str(files / "y.npy"), "-o", "o.npy", *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_nprobe_without_an_approximate_index_is_refused(files, capsys):
+    code, _, err = run(["resample", files / "X.npy", "-l", files / "y.npy", "-o",
+                        files / "o.npy", "--nprobe", "4"], capsys)
+    assert code == 1 and "--nprobe and --ef-search apply to approximate indexes" in err
+
+
+def test_neighbors_command_table_and_json(data, files, capsys):
+    import json
+
+    X, y = data
+    code, out, _ = run(["neighbors", files / "d.csv", "--target", "label", "--json"], capsys)
+    assert code == 0
+    records = json.loads(out)
+    assert [(r["class"], r["index"].split(",")[0][:3]) for r in records] == [
+        (c, t) for c in ("c0", "c1") for t in ("Fla", "IVF", "HNS")]
+    for r in records:
+        assert r["rows"] == int(np.sum(y == int(r["class"][1])))
+        assert 0.95 <= r["recall"] <= 1.0 and r["build_seconds"] >= 0
+        if r["index"] == "Flat":
+            assert r["recall"] == 1.0 and r["speedup_vs_flat"] == 1.0
+        else:
+            assert (r["nprobe"] or r["ef_search"]) and r["recall_estimate"] >= 0.95
+    # the measured recall is that of an independent exact reference (scikit-learn)
+    from sklearn.neighbors import NearestNeighbors
+
+    X1 = X[y == 1].astype(np.float64)
+    ivf = FaissNN(5, index_type="ivf", random_state=0).fit(X1)
+    ind = ivf.kneighbors(return_distance=False)
+    kth = NearestNeighbors(n_neighbors=5).fit(X1).kneighbors()[0][:, -1]
+    d = np.sqrt(((X1[:, None, :] - X1[ind]) ** 2).sum(axis=2))
+    recall = np.mean(d <= kth[:, None] * (1 + 1e-5) + 1e-7)
+    assert records[4]["recall"] == pytest.approx(recall, abs=1e-9)  # 160 rows: all measured
+
+    code, out, _ = run(["neighbors", files / "X.npy", "-l", files / "y.npy",
+                        "--index-type", "flat", "hnsw", "--classes", "1", "-k", "3"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("recall@3 of each class's rows")
+    assert lines[1].split() == ["class", "rows", "index", "parameters", "recall", "build", "s",
+                                "query", "s", "total", "s", "vs", "flat"]
+    assert [line.split()[2] for line in lines[2:]] == ["Flat", "HNSW16,Flat"]
+    assert lines[2].split()[3:5] == ["-", "1.000"]
+
+
+def test_neighbors_command_errors(files, capsys):
+    code, _, err = run(["neighbors", files / "X.npy", "-l", files / "y.npy", "--classes", "7"], capsys)
+    assert code == 1 and "--classes: no class 7 in the labels; they are 0, 1." in err
+    code, _, err = run(["neighbors", files / "X.npy", "-l", files / "y.npy",
+                        "--index-type", "IVF16,PQ5"], capsys)
+    assert code == 1 and "FAISS could not train index_type='IVF16,PQ5'" in err

@@ -295,7 +295,11 @@ class RecallReport:
         Time to fit a clone of the estimator on X.
 
     query_seconds : float
-        Time of the estimator's ``kneighbors`` on the sampled rows.
+        Time of the estimator's ``kneighbors`` on the rows queried (the
+        sample, or every row with ``query="all"``).
+
+    n_rows_queried : int
+        Number of rows whose neighbours were searched and timed.
 
     exact_seconds : float
         Time of the exact search (FAISS's blocked BLAS search) of the same
@@ -310,6 +314,7 @@ class RecallReport:
     n_queries: int
     fit_seconds: float
     query_seconds: float
+    n_rows_queried: int
     exact_seconds: float
     estimator: object
 
@@ -347,7 +352,8 @@ def _check_count(name, value):
         raise ValueError(msg)
 
 
-def measure_recall(estimator, X, *, n_neighbors=5, n_queries=1000, random_state=None):
+def measure_recall(estimator, X, *, n_neighbors=5, n_queries=1000, query="sample",
+                   random_state=None):
     """Measure the recall of a neighbours estimator on your data.
 
     A clone of `estimator` is fitted on X; `n_queries` rows of X, drawn at
@@ -373,8 +379,15 @@ def measure_recall(estimator, X, *, n_neighbors=5, n_queries=1000, random_state=
         Number of rows queried; all rows when X has fewer. Recall is a mean
         over queries: 1000 give it to about +-0.01.
 
+    query : {"sample", "all"}, default="sample"
+        Which rows the estimator searches, and the query time measures: the
+        `n_queries` sampled rows, or every row of X (the whole neighbour
+        graph, what SMOTE asks of a class: slower, but its time is the one
+        resampling will take). The recall is measured on the sample either
+        way.
+
     random_state : int, RandomState instance or None, default=None
-        Chooses the rows queried.
+        Chooses the rows whose recall is measured.
 
     Returns
     -------
@@ -406,6 +419,9 @@ def measure_recall(estimator, X, *, n_neighbors=5, n_queries=1000, random_state=
         raise TypeError(msg)
     _check_count("n_neighbors", n_neighbors)
     _check_count("n_queries", n_queries)
+    if query not in ("sample", "all"):
+        msg = f"query must be 'sample' or 'all'; got query={query!r}."
+        raise ValueError(msg)
     X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
     n_samples = X.shape[0]
     if n_neighbors + 1 > n_samples:
@@ -421,14 +437,17 @@ def measure_recall(estimator, X, *, n_neighbors=5, n_queries=1000, random_state=
     fit_seconds = time.perf_counter() - t0
     metric = _ranking_metric(nn)
     rows = sample_rows(n_samples, int(n_queries), check_random_state(random_state))
-    queries = X[rows]
+    queried = rows if query == "sample" else slice(None)
     t0 = time.perf_counter()
-    ind = np.asarray(nn.kneighbors(queries, n_neighbors=int(n_neighbors) + 1,
+    ind = np.asarray(nn.kneighbors(X[queried], n_neighbors=int(n_neighbors) + 1,
                                    return_distance=False))
     query_seconds = time.perf_counter() - t0
+    n_rows_queried = len(ind)
+    if query == "all":
+        ind = ind[rows]
     t0 = time.perf_counter()
     reference = Reference.of(X, rows, int(n_neighbors), metric=metric)
     exact_seconds = time.perf_counter() - t0
     recall = float(reference.recall(X, exclude_self(ind, self_rows=rows), metric).mean())
     return RecallReport(recall, int(n_neighbors), len(rows), fit_seconds, query_seconds,
-                        exact_seconds, nn)
+                        n_rows_queried, exact_seconds, nn)
