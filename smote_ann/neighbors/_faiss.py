@@ -253,6 +253,11 @@ def faiss_threads(n_jobs):
         faiss.omp_set_num_threads(previous)
 
 
+def max_threads():
+    """FAISS's current number of threads (what `faiss_threads` set, if inside it)."""
+    return int(faiss.omp_get_max_threads())
+
+
 # --------------------------------------------------------------------------
 # Building and searching
 # --------------------------------------------------------------------------
