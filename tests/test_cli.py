@@ -399,5 +399,5 @@ def test_neighbors_command_errors(files, capsys):
     code, _, err = run(["neighbors", files / "X.npy", "-l", files / "y.npy", "--classes", "7"], capsys)
     assert code == 1 and "--classes: no class 7 in the labels; they are 0, 1." in err
     code, _, err = run(["neighbors", files / "X.npy", "-l", files / "y.npy",
-                        "--index-type", "IVF16,PQ5"], capsys)
-    assert code == 1 and "FAISS could not train index_type='IVF16,PQ5'" in err
+                        "--index-type", "IVF16,PQ3"], capsys)
+    assert code == 1 and "index_type='IVF16,PQ3' is not a valid FAISS index_factory string" in err
