@@ -5,7 +5,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import _faiss
 
@@ -41,6 +41,13 @@ _ROWS_PER_BLOCK = 4096
 _QUERIES_PER_TILE = 256
 # Columns of the first block sorted to start each query's bound on its k-th score.
 _SEED_COLUMNS = 256
+_BLAS = []  # the process's thread-pool controller, made once (its library scan takes ~30 ms)
+
+
+def _single_threaded_blas():
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def exact_search(X, queries, n_neighbors, *, metric):
@@ -85,7 +92,7 @@ def exact_search(X, queries, n_neighbors, *, metric):
             )
 
     n_threads = min(len(tiles), _faiss.max_threads())
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+    with _single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
         for start in range(0, n_samples, _ROWS_PER_BLOCK):
             rows = slice(start, start + _ROWS_PER_BLOCK)
             block = _faiss.as_float32_rows(X, rows, m.normalize)
