@@ -380,3 +380,34 @@ def test_adasyn_reports_its_searches(imbalanced):
     sampler = ADASYN(n_neighbors=ivf(5), random_state=0)
     sampler.fit_resample(X, y)
     assert set(sampler.neighbor_recall_) == {1} and sampler.neighbor_recall_[1] >= 0.95
+
+
+def test_ivf_list_ranks_match_the_quantizers_order(clustered):
+    import faiss
+
+    from smote_ann.neighbors._faiss import ivf_list_ranks
+
+    X = clustered[:5000]
+    nn = FaissNN(index_type="IVF50,Flat", target_recall=None, random_state=0).fit(X)
+    ivf = faiss.extract_index_ivf(nn.index_)
+    targets = np.random.default_rng(0).integers(0, len(X), size=(200, 4))
+    ranks = ivf_list_ranks(nn.index_, X[:200], targets)
+    _, order = ivf.quantizer.search(X[:200], 50)  # every list, nearest first
+    lists = ivf.quantizer.assign(X[targets.ravel()], 1).reshape(targets.shape)
+    expected = np.argmax(order[:, np.newaxis, :] == lists[:, :, np.newaxis], axis=2)
+    np.testing.assert_array_equal(ranks, expected)
+
+
+@pytest.mark.parametrize("index_type", ["PCA16,IVF64,Flat", "IVF64,SQ8", "IVF64_HNSW8,Flat",
+                                        "HNSW8,SQ8"])
+def test_factory_strings_with_ivf_or_hnsw_parts_are_tuned(clustered, index_type):
+    X = clustered[:6000]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nn = FaissNN(index_type=index_type, random_state=0).fit(X)
+    measured = true_recall(X, nn.kneighbors(return_distance=False))
+    assert abs(nn.recall_estimate_ - measured) <= 0.02
+    reached = nn.recall_estimate_ >= 0.95
+    assert reached == (not [w for w in caught if w.category is LowRecallWarning])
+    assert (nn.nprobe_ is not None) == ("IVF" in index_type)
+    assert (nn.ef_search_ is not None) == index_type.startswith("HNSW")

@@ -503,10 +503,13 @@ def ivf_list_ranks(index, queries, targets):
     ``r``-th nearest list (0-based) to query ``i``, so a search with
     ``nprobe > r`` scans it. The smallest `nprobe` reaching a recall is read
     off these ranks without searching. None when `index` has no IVF part
-    this function can see through.
+    with a flat coarse quantizer that this function can see through.
     """
     ivf, coarse_queries = _ivf_and_input(index, queries)
     if ivf is None:
+        return None
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    if not isinstance(quantizer, faiss.IndexFlat):
         return None
     nlist = int(ivf.nlist)
     list_of = np.full(int(ivf.ntotal), nlist, dtype=np.int64)
@@ -515,19 +518,24 @@ def ivf_list_ranks(index, queries, targets):
         size = invlists.list_size(lst)
         if size:
             list_of[faiss.rev_swig_ptr(invlists.get_ids(lst), size)] = lst
+    # each query's score of every list, as the quantizer ranks them (smaller first)
+    centroids = quantizer.reconstruct_n(0, nlist)
+    inner = quantizer.metric_type == faiss.METRIC_INNER_PRODUCT
+    bias = None if inner else np.einsum("ij,ij->i", centroids, centroids)
     target_lists = list_of[targets]
-    ranks = np.empty(targets.shape, dtype=np.int64)
-    # the whole (queries x lists) order, a few million entries at a time
-    step = max(1, (1 << 22) // nlist)
+    ranks = np.full(targets.shape, nlist, dtype=np.int64)
+    step = max(1, (1 << 22) // (nlist * max(1, targets.shape[1])))
     for start in range(0, len(coarse_queries), step):
         part = slice(start, start + step)
-        _, order = ivf.quantizer.search(np.ascontiguousarray(coarse_queries[part]), nlist)
-        if (order < 0).any():  # an approximate quantizer: no complete order
-            return None
-        rank_of_list = np.empty_like(order)
-        np.put_along_axis(rank_of_list, order, np.arange(nlist)[np.newaxis, :], axis=1)
-        rank_of_list = np.hstack([rank_of_list, np.full((len(order), 1), nlist)])
-        ranks[part] = np.take_along_axis(rank_of_list, target_lists[part], axis=1)
+        score = np.ascontiguousarray(coarse_queries[part]) @ centroids.T
+        score *= -1.0 if inner else -2.0
+        if bias is not None:
+            score += bias
+        score = np.hstack([score, np.full((len(score), 1), np.inf, dtype=score.dtype)])
+        own = np.take_along_axis(score, target_lists[part], axis=1)
+        known = target_lists[part] < nlist
+        counts = (score[:, np.newaxis, :nlist] < own[:, :, np.newaxis]).sum(axis=2)
+        ranks[part] = np.where(known, counts, nlist)
     return ranks
 
 
