@@ -91,7 +91,9 @@ class FaissNN(BaseEstimator):
         ``"IVF256,PQ8"``, or one too coarse), a :class:`LowRecallWarning`
         says so and the best setting found is kept. None skips the
         measurement and uses the parameters as given (the defaults above).
-        A flat index is exact: nothing is measured.
+        A flat index is exact: nothing is measured. The tuning is for
+        `n_neighbors` neighbours: queries asking for more may need a wider
+        search for the same recall.
 
     recall_sample_size : int, default=1000
         Number of fitted rows queried to estimate the recall (all rows when
