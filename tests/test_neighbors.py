@@ -700,8 +700,8 @@ def test_sklearn_compatible_estimator(estimator, check):
 
 @pytest.mark.parametrize(
     "index_type, match",
-    [("HNSW0,Flat", "fewer than 2 links"), ("HNSW1,Flat", "fewer than 2 links"),
-     ("IVF0,Flat", "no IVF lists")],
+    [("HNSW0,Flat", "has a size of 0"), ("HNSW1,Flat", "fewer than 2 links"),
+     ("IVF0,Flat", "has a size of 0")],
 )
 def test_degenerate_factory_strings_refused_before_faiss_crashes(index_type, match):
     # FAISS aborts (HNSW0), segfaults (HNSW1) or fails later (IVF0) on these

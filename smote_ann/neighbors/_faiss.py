@@ -119,9 +119,99 @@ def index_description(index_type, n_samples, params):
     return index_type if builder is None else builder(n_samples, params)
 
 
-def check_factory_string(index_type, n_features, metric):
-    """Raise ValueError if FAISS cannot parse `index_type` for this data."""
+# Largest HNSW / NSG graph degree accepted: FAISS allocates 2 * M links per
+# vector up front (M = 10**8 ends in std::bad_alloc); beyond 64 recall no
+# longer improves.
+MAX_GRAPH_DEGREE = 512
+_MAX_DESCRIPTION_LENGTH = 200
+_NUMBER = re.compile(r"\d+")
+
+
+def _description_problem(description, n_samples):
+    """What is wrong with a factory string before FAISS sees it, or None.
+
+    FAISS's parser segfaults on very long strings, allocates sizes it was
+    given before checking them against the data (``IVF99999999``,
+    ``HNSW100000000``), stops at a NUL, and accepts degenerate dimensions
+    (``PCA0``) and indexes whose distances are not the metric's (``LSH``).
+    """
+    if len(description) > _MAX_DESCRIPTION_LENGTH:
+        return f"is {len(description)} characters long; FAISS's are at most {_MAX_DESCRIPTION_LENGTH}"
+    bad = sorted(set(re.sub(r"[A-Za-z0-9_,()]", "", description)))
+    if bad:
+        return (f"contains {', '.join(map(repr, bad))}; factory strings are letters, digits "
+                "and , _ ( )")
+    if not description or description.startswith(",") or ",," in description or description.endswith(","):
+        return "has an empty component"
+    depth = 0
+    for char in description:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        return "has unbalanced parentheses"
+    for number in _NUMBER.findall(description):
+        if int(number) == 0:
+            return "has a size of 0 (every count and dimension must be at least 1)"
+        if int(number) > np.iinfo(np.int32).max:
+            return f"has the size {number}, larger than FAISS accepts"
+    if re.search(r"(^|[,(_])LSH", description):
+        return ("is an LSH index, which compares binary codes: its distances are not "
+                "euclidean, sqeuclidean or cosine distances")
+    for kind, number in re.findall(r"(HNSW|NSG)(\d+)", description):
+        if int(number) > MAX_GRAPH_DEGREE:
+            return (f"asks for {kind} graphs of {number} links per vector; FAISS allocates "
+                    f"2 x {number} per vector up front. Use at most {MAX_GRAPH_DEGREE} "
+                    "(16 to 64 suit most data)")
+    top_ivf = re.match(r"^(?:[A-Za-z]+\d*(?:_\d+)?,)*?IVF(\d+)", description)
+    if top_ivf and int(top_ivf.group(1)) > n_samples:
+        return (f"has {top_ivf.group(1)} IVF lists but only {n_samples} samples to train "
+                "them: use at most one list per sample")
+    return None
+
+
+def check_description(description, n_samples, name):
+    """Raise ValueError if the factory string `description` must not reach FAISS."""
+    problem = _description_problem(description, n_samples)
+    if problem is not None:
+        msg = (
+            f"index_type={name!r} {problem}. Use 'flat', 'ivf', 'hnsw' or a factory "
+            "string such as 'IVF256,Flat' or 'HNSW32,Flat'."
+        )
+        raise ValueError(msg)
+
+
+def check_factory_string(index_type, n_samples, n_features, metric):
+    """Raise ValueError if `index_type` must not reach FAISS or FAISS cannot parse it."""
+    check_description(index_type, n_samples, name=index_type)
     _new_index(index_type, n_features, metric, name=index_type)
+
+
+def check_float32_range(X, name, batch_size):
+    """Raise ValueError if X's values are too large for FAISS's float32 distances.
+
+    FAISS squares differences in float32: beyond about
+    ``sqrt(float32 max / (4 * n_features))`` they overflow and every distance
+    becomes infinite. X is read in batches (memory maps stay light).
+    """
+    n_samples, n_features = X.shape
+    limit = math.sqrt(float(np.finfo(np.float32).max) / (4 * max(n_features, 1)))
+    largest = 0.0
+    if sparse.issparse(X):
+        largest = float(np.abs(X.data).max()) if X.nnz else 0.0
+    else:
+        for rows in _batches(n_samples, max(batch_size, 1 << 16)):
+            block = X[rows]
+            if block.size:
+                largest = max(largest, float(np.abs(block).max()))
+    if largest > limit:
+        msg = (
+            f"{name} has values up to {largest:.3g} in absolute value: their squared "
+            f"distances overflow FAISS's float32 (values must stay below {limit:.3g} "
+            f"with {n_features} features). Scale the data first (for example with "
+            "sklearn.preprocessing.StandardScaler), or use scikit-learn's NearestNeighbors."
+        )
+        raise ValueError(msg)
 
 
 _FAISS_LOCATION = re.compile(r"^Error in .*? at \S+:\d+: (Error: '.*?' failed: )?", re.DOTALL)

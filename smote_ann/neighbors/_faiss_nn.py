@@ -66,7 +66,7 @@ class FaissNN(BaseEstimator):
     hnsw_m : int, default=16
         Number of graph links per vector for ``index_type="hnsw"``: more links
         give higher recall and a larger, slower-to-build index (32 suits data of
-        high intrinsic dimension).
+        high intrinsic dimension). At most 512.
 
     ef_construction : int, default=20
         Beam width while building an HNSW graph: larger is slower to build and
@@ -207,7 +207,7 @@ class FaissNN(BaseEstimator):
         "metric": [StrOptions(set(_faiss.METRICS))],
         "nlist": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "nprobe": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "hnsw_m": [Interval(numbers.Integral, 2, None, closed="left")],
+        "hnsw_m": [Interval(numbers.Integral, 2, _faiss.MAX_GRAPH_DEGREE, closed="both")],
         "ef_construction": [Interval(numbers.Integral, 1, None, closed="left")],
         "ef_search": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "target_recall": [Interval(numbers.Real, 0, 1, closed="right"), None],
@@ -273,9 +273,18 @@ class FaissNN(BaseEstimator):
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
         n_samples, n_features = X.shape
         if self.index_type not in _faiss.INDEX_BUILDERS:
-            _faiss.check_factory_string(self.index_type, n_features, self.metric)
+            _faiss.check_factory_string(self.index_type, n_samples, n_features, self.metric)
+        _faiss.check_float32_range(X, "X", self.batch_size)
         random_state = check_random_state(self.random_state)
         seed = random_state.randint(np.iinfo(np.int32).max)
+        ivf_lists = self.nlist if self.index_type == "ivf" else None
+        if ivf_lists is not None and ivf_lists > n_samples:  # before FAISS allocates them
+            msg = (
+                f"The IVF index has nlist={ivf_lists} lists but only {n_samples} "
+                "samples to train them. Set nlist <= n_samples (or leave nlist=None "
+                "to choose it from the data size)."
+            )
+            raise ValueError(msg)
         description = _faiss.index_description(
             self.index_type, n_samples, {"nlist": self.nlist, "hnsw_m": self.hnsw_m}
         )
@@ -385,6 +394,7 @@ class FaissNN(BaseEstimator):
             X = validate_data(
                 self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
             )
+            _faiss.check_float32_range(X, "X", self.batch_size)
             n_search = n_neighbors
         if n_search > self.n_samples_fit_:
             inequality = (
