@@ -472,10 +472,15 @@ def main(argv=None):
     argv : list of str, default=None
         The arguments, without the program name. None reads ``sys.argv[1:]``.
     """
+    from ._sinks import clean_termination
+
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        args.run(args)
+        # SIGTERM / SIGHUP unwind every with-block (output and input temporary
+        # files removed), then end the process as they would have
+        with clean_termination():
+            args.run(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output written", file=sys.stderr)
         return 130

@@ -10,7 +10,11 @@ temporary name that is renamed at the end (`open_sink`, `write_blocks`).
 import errno
 import io
 import os
+import re
 import secrets
+import signal
+import socket
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,18 +54,62 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
-class _TempFile:
-    """A file written as ``.NAME.RANDOM.part`` beside its final name.
+# Temporary and backup names carry the host and process that made them, so
+# that a later run can tell the leftovers of a killed run (SIGKILL, power
+# loss) from the files of a run still going: ``.NAME.HOST-PID-RANDOM.part``.
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
 
-    `commit` flushes, fsyncs and renames it to the final name; `discard`
-    closes and removes it. The temporary file is created with the usual
-    permissions (``0o666`` less the umask), as the final file would be.
+
+def _owned_name(path, suffix):
+    return path.parent / f".{path.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.{suffix}"
+
+
+def _is_running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or no way to tell
+        return True
+    return True
+
+
+def remove_stale_files(path):
+    """Remove the ``.part`` files a killed run left for the output `path`.
+
+    Only files made on this host by a process that no longer runs are
+    removed; returns their names.
+    """
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{re.escape(_HOST)}-(\d+)-[0-9a-f]+\.part$")
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and not _is_running(int(match.group(1))):
+            try:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+            except OSError:
+                pass
+    return removed
+
+
+class _TempFile:
+    """A file written as ``.NAME.HOST-PID-RANDOM.part`` beside its final name.
+
+    `sync` flushes and fsyncs it; `discard` closes and removes it (`commit`
+    puts a set of them in place). The temporary file is created with the
+    usual permissions (``0o666`` less the umask), as the final file would be.
     """
 
     def __init__(self, path):
         self.path = Path(path)
         folder = self.path.parent
-        self.tmp = folder / f".{self.path.name}.{secrets.token_hex(4)}.part"
+        self.tmp = _owned_name(self.path, "part")
         try:
             self.file = _open_temp(self.tmp)
         except PermissionError as exc:
@@ -82,9 +130,6 @@ class _TempFile:
             os.fsync(self.file.fileno())
             self.file.close()
 
-    def rename(self):
-        os.replace(self.tmp, self.path)
-
     def discard(self):
         try:
             self.file.close()
@@ -94,6 +139,132 @@ class _TempFile:
             os.unlink(self.tmp)
         except FileNotFoundError:
             pass
+
+
+# errno values of file systems without hard links
+_NO_LINKS = {errno.EPERM, errno.EXDEV, errno.EMLINK, getattr(errno, "ENOTSUP", -1),
+             getattr(errno, "EOPNOTSUPP", -1), getattr(errno, "ENOSYS", -1)}
+
+
+def _place(tmp, final):
+    """Give the file `tmp` the name `final`, failing if `final` exists.
+
+    A hard link then unlink: atomic, and it never replaces a file that
+    appeared under `final` meanwhile (another job writing the same output).
+    Where the file system has no hard links, a rename after a check.
+    """
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise _exists_error(final) from None
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(final):
+            raise _exists_error(final) from None
+        os.rename(tmp, final)  # on Windows, rename itself refuses to replace
+        return
+    os.unlink(tmp)
+
+
+def _exists_error(final):
+    msg = (
+        f"Output {str(final)!r} appeared while the data was being written (another job "
+        "writing the same file?). It was kept; nothing of this run was left under that "
+        "name. Write to another name, or pass overwrite=True (--overwrite) to replace it."
+    )
+    return FileExistsError(errno.EEXIST, msg)
+
+
+def commit(files, overwrite):
+    """Put the synced temporary `files` under their final names, all or none.
+
+    With `overwrite`, each previous file is first renamed to a backup
+    (``.NAME.HOST-PID-RANDOM.old``); on any failure the new files are removed
+    and the backups renamed back, so the final names hold either every new
+    file or every previous one, never a mix and never neither. Without
+    `overwrite`, a file that appeared under a final name is kept and
+    FileExistsError is raised.
+    """
+    placed, backups = [], []
+    try:
+        for f in files:
+            if overwrite and os.path.lexists(f.path):
+                backup = _owned_name(f.path, "old")
+                os.rename(f.path, backup)
+                backups.append((backup, f.path))
+            _place(f.tmp, f.path)
+            placed.append(f.path)
+    except BaseException:
+        for final in placed:
+            try:
+                os.unlink(final)
+            except OSError:
+                pass
+        lost = []
+        for backup, final in reversed(backups):
+            try:
+                os.replace(backup, final)
+            except OSError:
+                lost.append(f"{str(final)!r} is kept as {str(backup)!r}")
+        if lost:
+            msg = (
+                "The new output could not be put in place and a previous file could not be "
+                f"restored: {'; '.join(lost)}. Rename it back by hand."
+            )
+            raise OSError(msg) from None
+        raise
+    for backup, _ in backups:
+        try:
+            os.unlink(backup)
+        except OSError:
+            pass
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived while output was being written."""
+
+    def __init__(self, signum):
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+_TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+@contextmanager
+def clean_termination():
+    """Let SIGTERM and SIGHUP unwind the block (removing its temporary files)
+    before the process ends as they would have ended it.
+
+    Only in the main thread, and only for signals whose handler is the
+    default one (a handler of yours is left alone). When such a signal
+    arrives, `Terminated` is raised where the program is; once the block has
+    cleaned up, the default action is restored and the signal sent again.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    installed = [sig for sig in _TERMINATING if signal.getsignal(sig) is signal.SIG_DFL]
+    for sig in installed:
+        signal.signal(sig, _raise_terminated)
+    try:
+        yield
+    except Terminated as exc:
+        for sig in installed:
+            signal.signal(sig, signal.SIG_DFL)
+        installed = []
+        if exc.signum in _TERMINATING and signal.getsignal(exc.signum) is signal.SIG_DFL:
+            os.kill(os.getpid(), exc.signum)
+        raise
+    finally:
+        for sig in installed:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def _check_output_path(path, overwrite, role="Output"):
@@ -263,31 +434,34 @@ def open_sink(path, *, labels_path=None, overwrite=False):
     The output files are created at once under temporary names in their
     folder, so a missing, read-only or full folder fails before any work.
     On leaving the block normally, the files are flushed, fsynced and renamed
-    to their final names (the labels file first, so an ``.npy`` output never
-    exists without its labels). On any exception, ``KeyboardInterrupt``
-    included, the temporary files are removed and nothing is left under the
-    final names.
+    to their final names together (see `commit`: the final names hold either
+    every new file or every previous one). On any exception, ``KeyboardInterrupt``
+    and SIGTERM / SIGHUP included (`clean_termination`), the temporary files
+    are removed. Leftovers of a run killed outright are removed by the next
+    run writing the same output (`remove_stale_files`).
     """
+    if not isinstance(overwrite, bool):
+        msg = f"overwrite must be True or False; got overwrite={overwrite!r}."
+        raise TypeError(msg)
     sink_class, labels_path = check_output(path, labels_path=labels_path, overwrite=overwrite)
-    sink = sink_class(path, labels_path)
-    renamed = []
-    try:
-        yield sink
-        sink.close()
-        for f in sink.files:
-            f.sync()
-        for f in reversed(sink.files):
-            f.rename()
-            renamed.append(f.path)
-    except BaseException:
-        sink.abort()
-        for f in sink.files:
-            f.discard()
-        for final in renamed:  # the labels of an .npy whose features failed to rename
-            final.unlink(missing_ok=True)
-        raise
-    for folder in {f.path.parent for f in sink.files}:
-        _fsync_folder(folder)
+    for final in (path, labels_path):
+        if final is not None:
+            remove_stale_files(final)
+    with clean_termination():
+        sink = sink_class(path, labels_path)
+        try:
+            yield sink
+            sink.close()
+            for f in sink.files:
+                f.sync()
+            commit(list(reversed(sink.files)), overwrite)  # the labels file first
+        except BaseException:
+            sink.abort()
+            for f in sink.files:
+                f.discard()
+            raise
+        for folder in {f.path.parent for f in sink.files}:
+            _fsync_folder(folder)
 
 
 def write_blocks(sink, resampling, *, feature_names=None, target_name=None, progress=None):
