@@ -29,7 +29,6 @@ labels are held in memory.
 
 import mmap
 import os
-import secrets
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +36,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.array_utils import byte_bounds
 from sklearn.utils import assert_all_finite
+
+from ._tempfiles import owned_name, remove_stale
 
 #: Rows read between two hand-backs of pages to the kernel.
 CHUNK_ROWS = 65536
@@ -231,11 +232,13 @@ def _read_npy(path, target, labels, spill_of):
 class _Spill:
     """Rows of features appended to a raw file, then memory-mapped.
 
-    Created as ``.NAME.RANDOM.input.part`` in `folder`; `remove` deletes it.
+    Created as ``.NAME.HOST-PID-RANDOM.input.part`` in `folder` (the spills
+    of killed runs for the same input are removed first); `remove` deletes it.
     """
 
     def __init__(self, folder, name, dtype, n_features):
-        self.path = Path(folder) / f".{Path(name).name}.{secrets.token_hex(4)}.input.part"
+        remove_stale(folder, name, "input.part")
+        self.path = owned_name(folder, name, "input.part")
         self.dtype, self.n_features, self.n_rows = np.dtype(dtype), n_features, 0
         self.file = open(self.path, "xb")
 

@@ -10,10 +10,7 @@ temporary name that is renamed at the end (`open_sink`, `write_blocks`).
 import errno
 import io
 import os
-import re
-import secrets
 import signal
-import socket
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._readers import _format_of
+from ._tempfiles import owned_name, remove_stale
 
 
 def to_arrays(resampling):
@@ -54,48 +52,14 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
-# Temporary and backup names carry the host and process that made them, so
-# that a later run can tell the leftovers of a killed run (SIGKILL, power
-# loss) from the files of a run still going: ``.NAME.HOST-PID-RANDOM.part``.
-_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
-
-
 def _owned_name(path, suffix):
-    return path.parent / f".{path.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.{suffix}"
-
-
-def _is_running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):  # another user's process, or no way to tell
-        return True
-    return True
+    return owned_name(path.parent, path.name, suffix)
 
 
 def remove_stale_files(path):
-    """Remove the ``.part`` files a killed run left for the output `path`.
-
-    Only files made on this host by a process that no longer runs are
-    removed; returns their names.
-    """
+    """Remove the ``.part`` files a killed run left for the output `path` (see `_tempfiles`)."""
     path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{re.escape(_HOST)}-(\d+)-[0-9a-f]+\.part$")
-    removed = []
-    try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        match = pattern.match(entry.name)
-        if match and not _is_running(int(match.group(1))):
-            try:
-                os.unlink(entry.path)
-                removed.append(entry.name)
-            except OSError:
-                pass
-    return removed
+    return remove_stale(path.parent, path.name, "part")
 
 
 class _TempFile:

@@ -14,6 +14,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 import smote_ann._sinks as sinks
+from smote_ann import _tempfiles
 from smote_ann import SMOTE, resample_to_file
 
 
@@ -160,7 +161,22 @@ def test_leftovers_of_a_killed_run_are_recognised_and_removed(data, tmp_path):
     assert len(stale) == 2 and all(name.endswith(".part") and f"-{proc.pid}-" in name
                                    for name in stale)
     # a live process's files are not touched
-    alive = tmp_path / f".o.npy.{sinks._HOST}-{os.getpid()}-0000abcd.part"
+    alive = tmp_path / f".o.npy.{_tempfiles.HOST}-{os.getpid()}-0000abcd.part"
     alive.write_bytes(b"")
     resample_to_file(SMOTE(random_state=0), *data, tmp_path / "o.npy")
     assert leftovers(tmp_path) == [alive.name]
+
+
+def test_input_spills_of_killed_runs_are_removed(tmp_path):
+    from smote_ann.__main__ import main
+
+    lines = ["a,b,label"] + [f"{i},{i % 7},{int(i % 5 == 0)}" for i in range(300)]
+    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True)
+    dead = int(done.stdout)  # a process that has ended
+    stale = tmp_path / f".in.csv.{_tempfiles.HOST}-{dead}-0123abcd.input.part"
+    stale.write_bytes(b"\0" * 64)
+    assert main(["resample", str(tmp_path / "in.csv"), "-t", "label", "-o",
+                 str(tmp_path / "o.npy"), "-q"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "o.labels.npy", "o.npy"]
