@@ -177,17 +177,24 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator, metaclass=ABCMeta):
         """
         self._validate_params()
         X, y = check_sampler_input(self, X, y, formatter)
-        self.sampling_strategy_ = resolve_sampling_strategy(self.sampling_strategy, y)
+        strategy = resolve_sampling_strategy(self.sampling_strategy, y)
         entropy = entropy_from(check_random_state(self.random_state))
         # seeds unseeded neighbour estimators (IVF clustering) from the same entropy
         nn_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
-        plans = self._make_plans(X, y, np.unique(y), nn_seed)
+        # planned from locals only, the fitted attributes set at the end: two
+        # calls at once on one instance (threads) each resample their own data
+        plans, fitted = self._make_plans(X, y, np.unique(y), nn_seed, strategy)
+        self.sampling_strategy_ = strategy
+        for name, value in fitted.items():
+            setattr(self, name, value)
         return Resampling(X, y, plans, entropy, self.chunk_size, self.n_jobs)
 
     @abstractmethod
-    def _make_plans(self, X, y, classes, nn_seed):
-        """One `ClassPlan` per class to oversample, in `sampling_strategy_` order.
+    def _make_plans(self, X, y, classes, nn_seed, strategy):
+        """Plan the classes of `strategy` (``{class: n_new}``): ``(plans, fitted)``.
 
+        `plans`: one `ClassPlan` per class to oversample, in `strategy`
+        order; `fitted`: the policy's fitted attributes, ``{name: value}``.
         `nn_seed` seeds the neighbour estimators whose ``random_state`` is None.
         """
 
@@ -341,21 +348,20 @@ class SMOTE(BaseOverSampler):
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
 
-    def _make_plans(self, X, y, classes, nn_seed):
-        self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors, nn_seed)
-        self.neighbor_recall_ = {}
-        plans = []
-        for label, n_samples in self.sampling_strategy_.items():
+    def _make_plans(self, X, y, classes, nn_seed, strategy):
+        nn_k = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors, nn_seed)
+        recalls, plans = {}, []
+        for label, n_samples in strategy.items():
             if n_samples == 0:
                 continue
             rows = np.flatnonzero(y == label)
-            check_class_size(label, rows.size, self.nn_k_, "k_neighbors", self.k_neighbors)
+            check_class_size(label, rows.size, nn_k, "k_neighbors", self.k_neighbors)
             X_class = take_rows(X, rows)  # X[rows], light on a memory-mapped X
-            neighbors, recall = _neighbors_within(self.nn_k_, X_class, X_class)
-            _note_recall(self.neighbor_recall_, label, recall)
+            neighbors, recall = _neighbors_within(nn_k, X_class, X_class)
+            _note_recall(recalls, label, recall)
             class_key = int(np.searchsorted(classes, label))
             plans.append(ClassPlan(label, class_key, n_samples, rows, rows[neighbors]))
-        return plans
+        return plans, {"nn_k_": nn_k, "neighbor_recall_": recalls}
 
 
 # ---------------------------------------------------------------------------
@@ -525,22 +531,23 @@ class BorderlineSMOTE(BaseOverSampler):
         """imbalanced-learn's name for `in_danger_indices_`."""
         return self.in_danger_indices_
 
-    def _make_plans(self, X, y, classes, nn_seed):
-        self.nn_m_ = check_neighbors_object("m_neighbors", self.m_neighbors, 1, _exact_neighbors, nn_seed)
-        self.nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors, nn_seed)
-        self.in_danger_indices_ = {}
-        self.neighbor_recall_ = {}
-        targets = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
+    def _make_plans(self, X, y, classes, nn_seed, strategy):
+        nn_m_ = check_neighbors_object("m_neighbors", self.m_neighbors, 1, _exact_neighbors, nn_seed)
+        nn_k_ = check_neighbors_object("k_neighbors", self.k_neighbors, 1, _exact_neighbors, nn_seed)
+        in_danger_indices, recalls = {}, {}
+        fitted = {"nn_m_": nn_m_, "nn_k_": nn_k_, "in_danger_indices_": in_danger_indices,
+                  "neighbor_recall_": recalls}
+        targets = {c: n for c, n in strategy.items() if n > 0}
         if not targets:
-            return []
+            return [], fitted
         whole_dataset = self.kind == "borderline-2"
         if whole_dataset:
-            check_size("X", X.shape[0], self.nn_k_, "k_neighbors", self.k_neighbors)
+            check_size("X", X.shape[0], nn_k_, "k_neighbors", self.k_neighbors)
         other, m, m_recall = _other_class_neighbors(
-            self.nn_m_, "m_neighbors", self.m_neighbors, X, y, targets
+            nn_m_, "m_neighbors", self.m_neighbors, X, y, targets
         )
         # borderline-2: one fitted clone for all classes, released on return
-        nn_k = clone(self.nn_k_).fit(X) if whole_dataset else None
+        nn_k = clone(nn_k_).fit(X) if whole_dataset else None
         plans, no_danger = [], []
         for label, n_samples in targets.items():
             rows, n_other = other[label]
@@ -550,21 +557,21 @@ class BorderlineSMOTE(BaseOverSampler):
             if bases.size == 0:
                 no_danger.append(label)
                 continue
-            self.in_danger_indices_[label] = bases
+            in_danger_indices[label] = bases
             class_key = int(np.searchsorted(classes, label))
             if whole_dataset:
-                _note_recall(self.neighbor_recall_, label, m_recall, _recall_of(nn_k))
+                _note_recall(recalls, label, m_recall, _recall_of(nn_k))
                 partners = _kneighbors_excluding_self(nn_k, take_rows(X, bases), self_rows=bases)
                 foreign = y[partners] != label
                 plans.append(ClassPlan(label, class_key, n_samples, bases, partners, foreign=foreign))
             else:
                 # checked only for classes with danger rows: a class without
                 # any is skipped whatever its size, as in imbalanced-learn
-                check_class_size(label, rows.size, self.nn_k_, "k_neighbors", self.k_neighbors)
+                check_class_size(label, rows.size, nn_k_, "k_neighbors", self.k_neighbors)
                 neighbors, k_recall = _neighbors_within(
-                    self.nn_k_, take_rows(X, rows), take_rows(X, bases), self_rows=np.flatnonzero(in_danger)
+                    nn_k_, take_rows(X, rows), take_rows(X, bases), self_rows=np.flatnonzero(in_danger)
                 )
-                _note_recall(self.neighbor_recall_, label, m_recall, k_recall)
+                _note_recall(recalls, label, m_recall, k_recall)
                 plans.append(ClassPlan(label, class_key, n_samples, bases, rows[neighbors]))
         if no_danger:
             msg = (
@@ -575,7 +582,7 @@ class BorderlineSMOTE(BaseOverSampler):
                 "Use SMOTE to oversample such classes, or change m_neighbors."
             )
             warn_at_caller(msg)
-        return plans
+        return plans, fitted
 
 
 class NoOtherClassNeighborsError(ValueError, RuntimeError):
@@ -695,29 +702,29 @@ class ADASYN(BaseOverSampler):
         self.n_jobs = n_jobs
         self.chunk_size = chunk_size
 
-    def _make_plans(self, X, y, classes, nn_seed):
-        self.nn_ = check_neighbors_object("n_neighbors", self.n_neighbors, 1, _exact_neighbors, nn_seed)
-        self.synthetic_counts_ = {}
-        self.neighbor_recall_ = {}
-        targets = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
+    def _make_plans(self, X, y, classes, nn_seed, strategy):
+        nn = check_neighbors_object("n_neighbors", self.n_neighbors, 1, _exact_neighbors, nn_seed)
+        synthetic_counts, recalls = {}, {}
+        fitted = {"nn_": nn, "synthetic_counts_": synthetic_counts, "neighbor_recall_": recalls}
+        targets = {c: n for c, n in strategy.items() if n > 0}
         if not targets:
-            return []
+            return [], fitted
         for label in targets:
             n_class = int(np.count_nonzero(y == label))
-            check_class_size(label, n_class, self.nn_, "n_neighbors", self.n_neighbors)
+            check_class_size(label, n_class, nn, "n_neighbors", self.n_neighbors)
         other, k, weight_recall = _other_class_neighbors(
-            self.nn_, "n_neighbors", self.n_neighbors, X, y, targets
+            nn, "n_neighbors", self.n_neighbors, X, y, targets
         )
         for label, n_samples in targets.items():
-            self.synthetic_counts_[label] = self._counts(label, n_samples, other[label][1], k)
+            synthetic_counts[label] = self._counts(label, n_samples, other[label][1], k)
         plans = []
         for label in targets:
-            rows, counts = other[label][0], self.synthetic_counts_[label]
+            rows, counts = other[label][0], synthetic_counts[label]
             used = np.flatnonzero(counts)
             neighbors, recall = _neighbors_within(
-                self.nn_, take_rows(X, rows), take_rows(X, rows[used]), self_rows=used
+                nn, take_rows(X, rows), take_rows(X, rows[used]), self_rows=used
             )
-            _note_recall(self.neighbor_recall_, label, weight_recall, recall)
+            _note_recall(recalls, label, weight_recall, recall)
             class_key = int(np.searchsorted(classes, label))
             plans.append(
                 ClassPlan(
@@ -725,7 +732,7 @@ class ADASYN(BaseOverSampler):
                     base_counts=counts[used],
                 )
             )
-        return plans
+        return plans, fitted
 
     @staticmethod
     def _counts(label, n_samples, n_other, k):

@@ -462,3 +462,60 @@ def test_properties(n_major, n_minor, n_features, k, seed, chunk_size, float32):
     # same seed, any chunking: same bytes
     again, _ = SMOTE(k_neighbors=k, random_state=seed, chunk_size=chunk_size).fit_resample(X, y)
     assert again.tobytes() == X_res.tobytes()
+
+
+@pytest.mark.parametrize("make", ["SMOTE", "BorderlineSMOTE", "ADASYN"])
+def test_two_calls_at_once_on_one_instance_each_resample_their_own_data(make):
+    import threading
+
+    from sklearn.base import BaseEstimator
+    from sklearn.neighbors import NearestNeighbors
+
+    from smote_ann import ADASYN, BorderlineSMOTE
+
+    barrier = threading.Barrier(2, timeout=30)
+
+    class Rendezvous(BaseEstimator):
+        """Exact neighbours whose fit waits for the other thread: the two plannings overlap."""
+
+        def __init__(self, n_neighbors=6):
+            self.n_neighbors = n_neighbors
+
+        def fit(self, X, y=None):
+            barrier.wait()
+            self.nn_ = NearestNeighbors(n_neighbors=self.n_neighbors).fit(X)
+            return self
+
+        def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+            return self.nn_.kneighbors(X, n_neighbors, return_distance)
+
+        def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
+            return self.nn_.kneighbors_graph(X, n_neighbors, mode)
+
+    def make_sampler(nn):
+        return {"SMOTE": lambda: SMOTE(k_neighbors=nn, random_state=0),
+                "BorderlineSMOTE": lambda: BorderlineSMOTE(k_neighbors=nn, m_neighbors=nn,
+                                                           random_state=0),
+                "ADASYN": lambda: ADASYN(n_neighbors=nn, random_state=0)}[make]()
+
+    sampler = make_sampler(Rendezvous())
+    rng = np.random.default_rng(0)
+    datasets = []
+    for n_major, n_minor in ((300, 60), (500, 40)):
+        X = np.vstack([rng.normal(size=(n_major, 3)), rng.normal(0.7, size=(n_minor, 3))])
+        datasets.append((X, np.r_[np.zeros(n_major, int), np.ones(n_minor, int)]))
+    expected = [make_sampler(NearestNeighbors(n_neighbors=6)).fit_resample(X, y)
+                for X, y in datasets]
+    results = [None, None]
+
+    def run(i):
+        results[i] = sampler.fit_resample(*datasets[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for (X_res, y_res), (X_ref, y_ref) in zip(results, expected):
+        np.testing.assert_array_equal(y_res, y_ref)
+        np.testing.assert_array_equal(X_res, X_ref)
