@@ -30,6 +30,7 @@ labels are held in memory.
 import mmap
 import os
 import zipfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -160,9 +161,55 @@ def _format_of(path, formats, role):
 
 def _check_exists(path, role):
     if not Path(path).is_file():
-        what = "is a folder, not a file" if Path(path).is_dir() else "does not exist"
+        if Path(path).is_dir():
+            what = "is a folder, not a file"
+        elif os.path.exists(path):  # a FIFO, a device, a socket
+            what = "is not a regular file (a pipe or a device?); give a file on disk"
+        else:
+            what = "does not exist"
         msg = f"{role} {str(path)!r} {what}."
         raise FileNotFoundError(msg)
+
+
+def _load_npy(path, role, mmap_mode=None):
+    """``np.load`` of a ``.npy`` file, with the file's problems said in one line."""
+    try:
+        array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            msg = (f"{role} {str(path)!r} holds Python objects, which are not read (they "
+                   "would run code). Save it with a numeric or string dtype.")
+        elif mmap_mode is not None and "mmap length" in str(exc):
+            msg = f"{role} {str(path)!r} is truncated: it is shorter than its header says."
+        else:
+            msg = f"{role} {str(path)!r} is not a valid .npy file ({exc})."
+        raise ValueError(msg) from None
+    except (OSError, EOFError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        msg = f"{role} {str(path)!r} is not a valid .npy file ({exc})."
+        raise ValueError(msg) from None
+    if mmap_mode is None:
+        return array
+    expected = array.nbytes + array.offset if isinstance(array, np.memmap) else None
+    if expected is not None and os.path.getsize(path) < expected:
+        msg = f"{role} {str(path)!r} is truncated: it is shorter than its header says."
+        raise ValueError(msg)
+    return array
+
+
+def _check_unique_columns(columns, path):
+    seen, repeated = set(), []
+    for name in columns:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        msg = (
+            f"Input {str(path)!r} has repeated column names: {_short(repeated)}. "
+            "Give every column its own name."
+        )
+        raise ValueError(msg)
 
 
 def _labels_from_file(labels, n_rows):
@@ -170,7 +217,7 @@ def _labels_from_file(labels, n_rows):
     if Path(labels).suffix.lower() != ".npy":
         msg = f"Labels file {str(labels)!r} must be a .npy file holding a 1-D array."
         raise ValueError(msg)
-    y = np.load(labels, allow_pickle=False)
+    y = _load_npy(labels, "Labels file")
     if y.ndim != 1:
         msg = f"Labels file {str(labels)!r} holds an array of shape {y.shape}; expected 1-D."
         raise ValueError(msg)
@@ -209,6 +256,28 @@ def _labels_array(values):
     return y
 
 
+def _typed_labels(texts):
+    """A label column read as text, typed once for the whole file.
+
+    Integers if every label is one, else floats, else booleans (``True`` /
+    ``False``), else strings; what pandas infers for a column, but for the
+    whole column rather than each chunk of rows.
+    """
+    texts = np.asarray(texts, dtype=object)
+    if any(not isinstance(v, str) for v in texts.tolist()):  # missing values
+        msg = "The target column has missing labels. Fill them in or drop those rows."
+        raise ValueError(msg)
+    strings = texts.astype(str)
+    for dtype in (np.int64, np.float64):
+        try:
+            return strings.astype(dtype)
+        except (ValueError, OverflowError):
+            pass
+    if set(np.unique(strings).tolist()) <= {"True", "False"}:
+        return strings == "True"
+    return strings
+
+
 def _read_npy(path, target, labels, spill_of):
     if target is not None:
         msg = (
@@ -216,7 +285,7 @@ def _read_npy(path, target, labels, spill_of):
             f"not --target (for {str(path)!r})."
         )
         raise ValueError(msg)
-    X = np.load(path, mmap_mode="r", allow_pickle=False)
+    X = _load_npy(path, "Input", mmap_mode="r")
     if X.ndim != 2:
         msg = (
             f"Input {str(path)!r} holds an array of shape {X.shape}; "
@@ -309,7 +378,16 @@ def _spill_npy_stream(stream, spill_of, path, member):
 
 
 def _read_npz(path, target, labels, spill_of):
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        return _read_npz_archive(path, target, labels, spill_of)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        msg = f"Input {str(path)!r} is not a valid .npz archive (damaged or truncated: {exc})."
+        raise ValueError(msg) from None
+
+
+def _read_npz_archive(path, target, labels, spill_of):
+    # np.load(path) leaks its file handle when the archive is damaged: open it here
+    with open(path, "rb") as file, np.load(file, allow_pickle=False) as archive:
         names = list(archive.files)
         if labels is not None:
             if len(names) != 1:
@@ -327,14 +405,25 @@ def _read_npz(path, target, labels, spill_of):
                     f"{target!r} it must hold exactly one array, the features."
                 )
                 raise ValueError(msg)
-            features, y, target_name = others[0], archive[target], target
-    with zipfile.ZipFile(path) as archive, archive.open(f"{features}.npy") as stream:
-        spill = _spill_npy_stream(stream, spill_of, path, features)
+            features, y, target_name = others[0], _npz_member(archive, target, path), target
+    with zipfile.ZipFile(path) as archive:
+        members = archive.namelist()
+        member = f"{features}.npy" if f"{features}.npy" in members else features
+        with archive.open(member) as stream:
+            spill = _spill_npy_stream(stream, spill_of, path, features)
     X = spill.mapped()
     if y is None:
         y = _labels_from_file(labels, X.shape[0])
     _checked_pair(X, y, path)
     return X, y, None, target_name
+
+
+def _npz_member(archive, name, path):
+    try:
+        return archive[name]
+    except ValueError as exc:
+        msg = f"Array {name!r} of {str(path)!r} cannot be read ({exc})."
+        raise ValueError(msg) from None
 
 
 def _not_numeric(name, path, dtype):
@@ -357,8 +446,15 @@ def _check_numeric(frame, path):
 
 def _read_csv(path, target, labels, spill_of):
     pd = _import_io("pandas", "CSV files")
+    import csv
+
+    with open(path, newline="") as file:
+        header = next(csv.reader(file), [])
+    _check_unique_columns(header, path)  # pandas would rename a repeat "label" to "label.1"
     spill, label_chunks, features = None, [], None
-    with pd.read_csv(path, chunksize=CHUNK_ROWS) as reader:
+    # the labels as text, typed once for the whole file (not chunk by chunk)
+    text_target = {} if labels is not None or target not in header else {target: object}
+    with pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=text_target) as reader:
         for frame in reader:
             if features is None:
                 features = list(frame.columns) if labels is not None else (
@@ -373,7 +469,7 @@ def _read_csv(path, target, labels, spill_of):
     if labels is not None:
         y, target_name = _labels_from_file(labels, X.shape[0]), "y"
     else:
-        y = _labels_array(np.concatenate(label_chunks) if label_chunks else np.empty(0))
+        y = _typed_labels(np.concatenate(label_chunks) if label_chunks else np.empty(0, object))
         target_name = str(target)
     return X, y, [str(c) for c in features], target_name
 
@@ -393,6 +489,7 @@ def _read_parquet(path, target, labels, spill_of):
     pq = import_pyarrow_parquet("Parquet files")
     file = pq.ParquetFile(path, pre_buffer=False)
     columns = file.schema_arrow.names
+    _check_unique_columns(columns, path)
     if labels is not None:
         features, target_name = list(columns), "y"
     else:

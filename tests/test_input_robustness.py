@@ -1,0 +1,101 @@
+"""Inputs that used to get through: each gives a result or a one-line error naming the
+file and the fix (through the command line: exit status 1, no traceback)."""
+
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from smote_ann.__main__ import main
+from smote_ann._readers import open_input
+
+
+def cli(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def npz(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 3)), (rng.random(200) < 0.2).astype(int)
+    np.savez(tmp_path / "d.npz", features=X, label=y)
+    return tmp_path / "d.npz"
+
+
+def test_truncated_and_damaged_npz_are_one_line_errors(npz, tmp_path, capsys):
+    data = npz.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    damaged = bytearray(data)
+    damaged[200] ^= 0xFF  # inside the first member's bytes: a bad CRC
+    (tmp_path / "crc.npz").write_bytes(bytes(damaged))
+    for name in ("cut.npz", "crc.npz"):
+        code, _, err = cli(["resample", tmp_path / name, "-t", "label", "-o", tmp_path / "o.npy"],
+                           capsys)
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+        assert f"{name}' is not a valid .npz archive" in err or "cannot be read" in err
+
+
+def test_npz_members_without_npy_names_are_read(tmp_path):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(50, 2)), np.arange(50) % 2
+    with zipfile.ZipFile(tmp_path / "raw.npz", "w") as archive:
+        for name, array in (("X", X), ("y", y)):
+            with archive.open(name, "w") as member:  # no ".npy" in the member name
+                np.lib.format.write_array(member, array)
+    with open_input(tmp_path / "raw.npz", target="y") as (X_in, y_in, _, _):
+        np.testing.assert_array_equal(X_in, X)
+        np.testing.assert_array_equal(y_in, y)
+
+
+def test_csv_labels_are_typed_once_for_the_whole_file(tmp_path, capsys):
+    n = 70_000  # more than one 65,536-row chunk
+    labels = np.where(np.arange(n) % 10 == 0, "1", "0").astype(object)
+    labels[-1] = "x"  # one string label after the first chunk
+    lines = ["a,label"] + [f"{i},{lab}" for i, lab in enumerate(labels)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    with open_input(tmp_path / "d.csv", target="label") as (_, y, _, _):
+        assert y.dtype.kind == "U" and set(np.unique(y)) == {"0", "1", "x"}
+    # all-integer labels stay integers, as pandas would read them
+    (tmp_path / "i.csv").write_text("a,label\n" + "".join(f"{i},{i % 3}\n" for i in range(100)))
+    with open_input(tmp_path / "i.csv", target="label") as (_, y, _, _):
+        assert y.dtype == np.int64 and set(y.tolist()) == {0, 1, 2}
+    (tmp_path / "m.csv").write_text("a,label\n1,0\n2,\n3,1\n")
+    code, _, err = cli(["resample", tmp_path / "m.csv", "-t", "label", "-o", tmp_path / "o.npy"],
+                       capsys)
+    assert code == 1 and "The target column has missing labels" in err
+
+
+def test_repeated_column_names_are_refused(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("f0,label,label\n1,0,0\n2,1,1\n")
+    code, _, err = cli(["resample", tmp_path / "d.csv", "-t", "label", "-o", tmp_path / "o.npy"],
+                       capsys)
+    assert code == 1 and "has repeated column names: label" in err
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_arrays([pa.array([1.0, 2.0]), pa.array([0, 1]), pa.array([0, 1])],
+                                 names=["f0", "label", "label"])
+    pq.write_table(table, tmp_path / "d.parquet")
+    code, _, err = cli(["resample", tmp_path / "d.parquet", "-t", "label", "-o",
+                        tmp_path / "o.npy"], capsys)
+    assert code == 1 and "has repeated column names: label" in err and "Traceback" not in err
+
+
+def test_a_pipe_is_not_reported_as_missing(tmp_path, capsys):
+    fifo = tmp_path / "in.npy"
+    os.mkfifo(fifo)
+    code, _, err = cli(["resample", fifo, "-l", fifo, "-o", tmp_path / "o.npy"], capsys)
+    assert code == 1 and "is not a regular file (a pipe or a device?)" in err
+
+
+def test_truncated_npy_says_so(tmp_path, capsys):
+    np.save(tmp_path / "X.npy", np.zeros((1000, 4)))
+    np.save(tmp_path / "y.npy", np.arange(1000) % 2)
+    data = (tmp_path / "X.npy").read_bytes()
+    (tmp_path / "X.npy").write_bytes(data[:-100])
+    code, _, err = cli(["resample", tmp_path / "X.npy", "-l", tmp_path / "y.npy", "-o",
+                        tmp_path / "o.npy"], capsys)
+    assert code == 1 and "is truncated: it is shorter than its header says" in err
