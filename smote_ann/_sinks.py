@@ -272,6 +272,8 @@ def _npy_header(shape, dtype):
 
 def _write_array(file, array, dtype):
     array = np.ascontiguousarray(array, dtype=dtype)
+    if array.dtype.kind in "mM":  # datetimes: the buffer protocol has no such type
+        array = array.view(np.int64)
     file.write(array.data.cast("B"))
 
 
@@ -344,23 +346,46 @@ class ParquetSink:
             )
             raise ValueError(msg)
         self.dtype = np.dtype(dtype)
-        x_type = pa.from_numpy_dtype(self.dtype)
-        y_type = pa.array(np.empty(0, dtype=y_dtype)).type
-        schema = pa.schema([(name, x_type) for name in feature_names] + [(target_name, y_type)])
-        self.pa, self.schema = pa, schema
+        self.pa = pa
+        self.fields = [(name, pa.from_numpy_dtype(self.dtype)) for name in feature_names]
+        self.target_name, self.y_dtype = target_name, np.dtype(y_dtype)
+
+    def _open_writer(self, y_type):
+        schema = self.pa.schema(self.fields + [(self.target_name, y_type)])
+        self.schema = schema
         self.writer = self.pq.ParquetWriter(self.files[0].file, schema)
+
+    def _labels(self, y_chunk):
+        """The labels as an Arrow array; object labels (strings from pandas) typed by value."""
+        y_chunk = np.asarray(y_chunk)
+        y_type = None if self.writer is None else self.schema.field(self.target_name).type
+        try:
+            return self.pa.array(y_chunk, type=y_type)
+        except (self.pa.ArrowInvalid, self.pa.ArrowTypeError, TypeError) as exc:
+            msg = (
+                f"The labels cannot be written to Parquet as one column type ({exc}). "
+                "Give labels of one type (all strings or all numbers)."
+            )
+            raise TypeError(msg) from None
 
     def write(self, X_chunk, y_chunk):
         columns = np.ascontiguousarray(np.asarray(X_chunk, dtype=self.dtype).T)
-        arrays = [self.pa.array(column) for column in columns]
-        arrays.append(self.pa.array(np.asarray(y_chunk)))
+        labels = self._labels(y_chunk)
+        if self.writer is None:
+            self._open_writer(labels.type)
+        arrays = [self.pa.array(column) for column in columns] + [labels]
         table = self.pa.Table.from_arrays(arrays, schema=self.schema)
         self.writer.write_table(table, row_group_size=max(len(table), 1))
 
     def close(self):
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        if not hasattr(self, "fields"):  # never started
+            return
+        if self.writer is None:  # no rows: the label type from the dtype alone
+            y_type = (self.pa.string() if self.y_dtype.hasobject
+                      else self.pa.from_numpy_dtype(self.y_dtype))
+            self._open_writer(y_type)
+        self.writer.close()
+        self.writer = None
 
     def abort(self):
         writer, self.writer = self.writer, None

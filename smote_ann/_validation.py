@@ -110,8 +110,23 @@ def check_sampler_input(estimator, X, y, formatter=None):
     )
     if mapped:
         check_finite(X, estimator_name=type(estimator).__name__)
+    _check_one_label_type(y)
     check_classification_targets(y)
     return X, y
+
+
+def _check_one_label_type(y):
+    """Refuse object labels that mix kinds (numbers and strings cannot be sorted)."""
+    if y.dtype != object:
+        return
+    kinds = {"number" if isinstance(v, (Integral, float, np.number)) and not isinstance(v, bool)
+             else type(v).__name__ for v in y.tolist()}
+    if len(kinds) > 1:
+        msg = (
+            f"y mixes labels of different types ({', '.join(sorted(kinds))}), which "
+            "cannot be compared. Give labels of one type, e.g. y.astype(str)."
+        )
+        raise ValueError(msg)
 
 
 def check_neighbors_object(name, value, additional_neighbor, default_factory, seed=None):

@@ -99,3 +99,40 @@ def test_truncated_npy_says_so(tmp_path, capsys):
     code, _, err = cli(["resample", tmp_path / "X.npy", "-l", tmp_path / "y.npy", "-o",
                         tmp_path / "o.npy"], capsys)
     assert code == 1 and "is truncated: it is shorter than its header says" in err
+
+
+def test_string_labels_from_pandas_and_object_arrays_to_parquet(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from smote_ann import SMOTE, resample_to_file
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 3))
+    labels = np.where(np.arange(120) < 90, "legit", "fraud")
+    for y in (pd.Series(labels, name="kind"), labels.astype(object)):
+        out = tmp_path / "o.parquet"
+        resample_to_file(SMOTE(random_state=0), X, y, out, overwrite=True)
+        table = pd.read_parquet(out)
+        _, y_ref = SMOTE(random_state=0).fit_resample(X, labels)
+        assert table.iloc[:, -1].tolist() == y_ref.tolist()
+
+
+def test_datetime_labels_to_npy(tmp_path):
+    from smote_ann import SMOTE, resample_to_file
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(100, 2))
+    y = np.where(np.arange(100) < 80, np.datetime64("2024-01-01"), np.datetime64("2025-06-30"))
+    resample_to_file(SMOTE(random_state=0), X, y, tmp_path / "o.npy")
+    _, y_ref = SMOTE(random_state=0).fit_resample(X, y)
+    np.testing.assert_array_equal(np.load(tmp_path / "o.labels.npy"), y_ref)
+    assert np.load(tmp_path / "o.labels.npy").dtype == y.dtype
+
+
+def test_mixed_label_types_are_one_clear_error():
+    from smote_ann import SMOTE
+
+    X = np.random.default_rng(4).normal(size=(60, 2))
+    y = np.array([1] * 40 + ["a"] * 20, dtype=object)
+    with pytest.raises(ValueError, match=r"y mixes labels of different types \(number, str\)"):
+        SMOTE(k_neighbors=3).fit_resample(X, y)
