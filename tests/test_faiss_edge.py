@@ -128,3 +128,15 @@ def test_uint64_near_its_top_is_refused_not_misreported():
     X = np.full((50, 3), 2**64 - 1, dtype=np.uint64) - np.arange(150, dtype=np.uint64).reshape(50, 3)
     with pytest.raises(ValueError, match="overflow FAISS's float32"):
         FaissNN(3).fit(X)
+
+
+def test_nsg_graphs_larger_than_a_batch_are_built():
+    # NSG cannot add vectors in several calls: like HNSW it is built in one
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(9000, 6)).astype(np.float32)
+    X = np.vstack([X, X[:1000]])  # duplicates, grouped as for HNSW
+    nn = FaissNN(5, index_type="NSG16,Flat", batch_size=4096, random_state=0).fit(X)
+    ind = nn.kneighbors(X[:200], return_distance=False)
+    ref = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X[:200])[0][:, -1]
+    d = np.sqrt(((X[:200, None, :].astype(np.float64) - X[ind]) ** 2).sum(axis=2))
+    assert (d <= ref[:, None] + 1e-5).mean() > 0.95

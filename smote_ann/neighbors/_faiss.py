@@ -374,7 +374,8 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
     if ivf is not None and nprobe is not None and nlist_is_automatic:
         nprobe = min(nprobe, int(ivf.nlist))
     groups = None
-    if hnsw is not None:
+    graph = hnsw is not None or _is_nsg(index)  # built from all vectors in one add
+    if graph:
         X32 = np.vstack([as_float32_rows(X, rows, m.normalize)
                          for rows in _batches(n_samples, batch_size)])
         groups = DuplicateGroups.of(X32)
@@ -416,7 +417,7 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
             raise ValueError(msg) from None
     # a graph is added in one call: its float32 copy exists already, and the
     # graph then does not depend on batch_size
-    for rows in _batches(n_rows, batch_size if hnsw is None else max(n_rows, 1)):
+    for rows in _batches(n_rows, max(n_rows, 1) if graph else batch_size):
         try:
             index.add(as_float32_rows(X, rows, m.normalize))
         except RuntimeError as exc:
@@ -471,6 +472,10 @@ def _extract_ivf(index):
         return faiss.extract_index_ivf(index)
     except RuntimeError:
         return None
+
+
+def _is_nsg(index):
+    return hasattr(faiss.downcast_index(index), "nsg")
 
 
 def _extract_hnsw(index):
