@@ -117,6 +117,49 @@ def take_rows(X, rows):
     return out
 
 
+def _mapped_file(X):
+    """The file behind a memory-mapped X (or a view of one), or None."""
+    obj = X
+    while isinstance(obj, np.ndarray):
+        if isinstance(obj, np.memmap):
+            return getattr(obj, "filename", None)
+        obj = obj.base
+    return None
+
+
+def float_copy_of_map(X, dtype):
+    """A float memory map of the mapped X, converted a window of rows at a time.
+
+    For memory-mapped inputs that are not native float32 / float64 (integers,
+    float16, another byte order): converting them whole would hold the whole
+    converted array in memory. The copy is written beside X's file (or in the
+    temporary folder if that is not writable) and unlinked once mapped where
+    the system allows it, so nothing is left behind.
+    """
+    import atexit
+    import tempfile
+
+    source = _mapped_file(X)
+    folder = os.path.dirname(source) if source else None
+    if not folder or not os.access(folder, os.W_OK):
+        folder = tempfile.gettempdir()
+    spill = _Spill(folder, os.path.basename(source or "X"), dtype, X.shape[1])
+    try:
+        for start in range(0, X.shape[0], CHUNK_ROWS):
+            window = X[start : start + CHUNK_ROWS]
+            spill.append(window)
+            release_pages(window)
+        converted = spill.mapped()
+    except BaseException:
+        spill.remove()
+        raise
+    try:
+        os.unlink(spill.path)  # the map keeps the data; the name goes now
+    except OSError:  # Windows: an open file cannot be removed
+        atexit.register(spill.remove)
+    return converted
+
+
 def check_finite(X, *, estimator_name):
     """scikit-learn's finiteness check (same messages), a chunk of rows at a time."""
     for start in range(0, X.shape[0], CHUNK_ROWS):

@@ -11,7 +11,7 @@ from sklearn.preprocessing import label_binarize
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import validate_data
 
-from ._readers import check_finite, is_mapped
+from ._readers import check_finite, float_copy_of_map, is_mapped
 
 
 def _pandas_type(obj, name):
@@ -96,6 +96,13 @@ def check_sampler_input(estimator, X, y, formatter=None):
         if formatter is not None:
             formatter.ova_classes = np.arange(y_array.shape[1])
         y = y_array.argmax(axis=1)
+    # float32 stays float32 whatever its byte order, as in imbalanced-learn;
+    # other numbers become float64
+    x_dtype = getattr(X, "dtype", None)
+    is_float32 = isinstance(x_dtype, np.dtype) and x_dtype.kind == "f" and x_dtype.itemsize == 4
+    if is_mapped(X) and X.dtype not in (np.float32, np.float64):
+        # converted a window at a time into a mapped copy, never whole in memory
+        X = float_copy_of_map(X, np.float32 if is_float32 else np.float64)
     # A float memory map is checked a chunk at a time so that it does not all
     # stay resident (smote_ann._readers); other inputs as scikit-learn does.
     mapped = is_mapped(X) and X.dtype in (np.float32, np.float64)
@@ -105,7 +112,7 @@ def check_sampler_input(estimator, X, y, formatter=None):
         y,
         reset=True,
         accept_sparse=False,
-        dtype=[np.float64, np.float32],
+        dtype=np.float32 if is_float32 else [np.float64, np.float32],
         ensure_all_finite=not mapped,
     )
     if mapped:

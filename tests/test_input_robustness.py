@@ -136,3 +136,53 @@ def test_mixed_label_types_are_one_clear_error():
     y = np.array([1] * 40 + ["a"] * 20, dtype=object)
     with pytest.raises(ValueError, match=r"y mixes labels of different types \(number, str\)"):
         SMOTE(k_neighbors=3).fit_resample(X, y)
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8", "uint8", "int16", "float16"])
+def test_non_native_inputs_give_imbalanced_learns_dtype_and_values(dtype, tmp_path):
+    from smote_ann import SMOTE, resample_to_file
+
+    rng = np.random.default_rng(6)
+    X = (rng.random((3000, 4)) * 100).astype(dtype)
+    y = (rng.random(3000) < 0.1).astype(int)
+    expected = np.float32 if np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize == 4 else np.float64
+    native = X.astype(expected)
+    X_ref, y_ref = SMOTE(random_state=0).fit_resample(native, y)
+    X_res, y_res = SMOTE(random_state=0).fit_resample(X, y)  # in memory
+    assert X_res.dtype == expected
+    np.testing.assert_array_equal(X_res, X_ref)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")  # mapped: converted a window at a time
+    X_map, _ = SMOTE(random_state=0).fit_resample(mapped, y)
+    np.testing.assert_array_equal(X_map, X_ref)
+    resample_to_file(SMOTE(random_state=0), mapped, y, tmp_path / "o.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), X_ref)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X.npy", "o.labels.npy", "o.npy"]
+
+
+def test_mapped_integer_input_is_never_converted_whole(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 255, size=(1_000_000, 16), dtype=np.uint8)  # 16 MB; as float64 128 MB
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", (rng.random(1_000_000) < 0.1).astype(np.int8))
+    code = textwrap.dedent(f"""
+        import resource
+        import numpy as np
+        from smote_ann import SMOTE, FaissNN, resample_to_file
+        X = np.load({str(tmp_path / 'X.npy')!r}, mmap_mode="r")
+        y = np.load({str(tmp_path / 'y.npy')!r})
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        sampler = SMOTE(sampling_strategy=0.12, random_state=0,
+                        k_neighbors=FaissNN(6, index_type="ivf", random_state=0))
+        resample_to_file(sampler, X, y, {str(tmp_path / 'o.npy')!r})
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    grew_mib = int(done.stdout.split()[-1])
+    assert grew_mib < 100, f"peak grew by {grew_mib} MiB: the 128 MiB float64 copy was made"
+    assert np.load(tmp_path / "o.npy", mmap_mode="r").dtype == np.float64
