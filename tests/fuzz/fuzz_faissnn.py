@@ -4,7 +4,7 @@ or a ValueError / TypeError, never a crash, never a modified input.
 Run by tests/test_fuzz.py in a subprocess (a crash fails that test, not the test run).
 """
 
-import sys
+import os
 import warnings
 
 import numpy as np
@@ -42,7 +42,7 @@ def data(draw):
 OK_ERRORS = (ValueError, TypeError)
 
 
-@settings(max_examples=int(sys.argv[1]) if len(sys.argv) > 1 else 200, deadline=None,
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")), deadline=None,
           derandomize=True, suppress_health_check=list(HealthCheck))
 @given(index_type=factory, X=data(), k=st.integers(1, 8), metric=st.sampled_from(
     ["euclidean", "sqeuclidean", "cosine"]))

@@ -1,7 +1,7 @@
 """Hypothesis fuzz of the samplers: any data, labels and parameters give a result or a
 ValueError / TypeError, never a crash, never a modified input. Run by tests/test_fuzz.py."""
 
-import sys
+import os
 import warnings
 
 import numpy as np
@@ -33,7 +33,7 @@ strategies = st.one_of(st.sampled_from(["auto", "minority", "not majority", "all
                        st.floats(0.05, 1.0))
 
 
-@settings(max_examples=int(sys.argv[1]) if len(sys.argv) > 1 else 150, deadline=None,
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
           derandomize=True, suppress_health_check=list(HealthCheck))
 @given(data=problem(), kind=st.sampled_from(["smote", "b1", "b2", "adasyn"]), nn=neighbors,
        strategy=strategies, chunk=st.integers(1, 50))
