@@ -174,8 +174,9 @@ def check_description(description, n_samples, name):
     """Raise ValueError if the factory string `description` must not reach FAISS."""
     problem = _description_problem(description, n_samples)
     if problem is not None:
+        shown = name if len(name) <= 60 else name[:40] + "..."
         msg = (
-            f"index_type={name!r} {problem}. Use 'flat', 'ivf', 'hnsw' or a factory "
+            f"index_type={shown!r} {problem}. Use 'flat', 'ivf', 'hnsw' or a factory "
             "string such as 'IVF256,Flat' or 'HNSW32,Flat'."
         )
         raise ValueError(msg)
