@@ -61,6 +61,18 @@ def _target_recall(text):
     return value
 
 
+def _add_label_options(parser):
+    """Where the labels of INPUT come from: a column / array, or a .npy file."""
+    labels = parser.add_mutually_exclusive_group()
+    labels.add_argument(
+        "--target", "-t", metavar="NAME",
+        help="the label column (CSV, Parquet) or the labels array (.npz)",
+    )
+    labels.add_argument(
+        "--labels", "-l", metavar="FILE", help="a .npy file of labels, one per row of INPUT"
+    )
+
+
 def _add_search_options(parser, index_help, several=False):
     """The options of the FaissNN behind every neighbour search."""
     parser.add_argument(
@@ -129,14 +141,7 @@ def _build_parser():
     resample.add_argument(
         "--out", "-o", required=True, metavar="OUTPUT", help="the result (.npy or .parquet)"
     )
-    labels = resample.add_mutually_exclusive_group()
-    labels.add_argument(
-        "--target", "-t", metavar="NAME",
-        help="the label column (CSV, Parquet) or the labels array (.npz)",
-    )
-    labels.add_argument(
-        "--labels", "-l", metavar="FILE", help="a .npy file of labels, one per row of INPUT"
-    )
+    _add_label_options(resample)
     resample.add_argument(
         "--labels-out", metavar="FILE",
         help="where a .npy OUTPUT puts its labels (default: OUTPUT with .labels.npy)",
@@ -194,14 +199,7 @@ def _build_parser():
         ),
     )
     neighbors.add_argument("input", metavar="INPUT", help="the dataset (.npy, .npz, .csv, .parquet)")
-    labels = neighbors.add_mutually_exclusive_group()
-    labels.add_argument(
-        "--target", "-t", metavar="NAME",
-        help="the label column (CSV, Parquet) or the labels array (.npz)",
-    )
-    labels.add_argument(
-        "--labels", "-l", metavar="FILE", help="a .npy file of labels, one per row of INPUT"
-    )
+    _add_label_options(neighbors)
     _add_search_options(
         neighbors,
         "the indexes to compare, one or more of flat, ivf, hnsw or factory strings "
