@@ -360,7 +360,6 @@ def _neighbors(args):
     from ._readers import open_input, take_rows
     from .neighbors import measure_recall
 
-    index_types = args.index_type
     with open_input(args.input, target=args.target, labels=args.labels) as (X, y, _, _):
         counts = _counts(y)
         wanted = list(counts)
@@ -380,8 +379,8 @@ def _neighbors(args):
                       f"{args.k_neighbors} neighbours: skipped", file=sys.stderr)
                 continue
             X_class = take_rows(X, rows)
-            flat_seconds = None
-            for index_type in index_types:
+            class_records = []
+            for index_type in args.index_type:
                 report = measure_recall(
                     _faiss_nn(args, args.k_neighbors, index_type), X_class,
                     n_neighbors=args.k_neighbors, n_queries=args.n_queries, query="all",
@@ -389,17 +388,19 @@ def _neighbors(args):
                 )
                 nn = report.estimator
                 seconds = report.fit_seconds + report.query_seconds
-                if index_type == "flat":
-                    flat_seconds = seconds
-                records.append({
+                class_records.append({
                     "class": label, "rows": int(rows.size), "index": nn.index_description_,
                     "nprobe": nn.nprobe_, "ef_search": nn.ef_search_,
                     "recall": report.recall, "recall_estimate": nn.recall_estimate_,
                     "recall_queries": report.n_queries,
                     "build_seconds": report.fit_seconds, "query_seconds": report.query_seconds,
                     "total_seconds": seconds,
-                    "speedup_vs_flat": None if flat_seconds is None else flat_seconds / seconds,
                 })
+            # against flat wherever it stands in --index-type
+            flat = [r["total_seconds"] for r in class_records if r["index"] == "Flat"]
+            for r in class_records:
+                r["speedup_vs_flat"] = flat[0] / r["total_seconds"] if flat else None
+            records.extend(class_records)
             del X_class
     if args.json:
         print(json.dumps(records, indent=2, default=str))
