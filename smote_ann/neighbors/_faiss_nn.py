@@ -85,7 +85,8 @@ class FaissNN(BaseEstimator):
         rows (each excluded from its own answer, as ``kneighbors(X=None)``
         does), compares the answers with an exact search over all fitted
         rows, and sets each of `nprobe` and `ef_search` left None to the
-        smallest value that reaches the target on the sample. Parameters you
+        smallest value whose sample recall reaches the target by two standard
+        errors (so that the recall over all rows reaches it too). Parameters you
         set are used as given, and the recall they give is still measured.
         When the target cannot be reached (a compressed index such as
         ``"IVF256,PQ8"``, or one too coarse), a :class:`LowRecallWarning`

@@ -90,6 +90,7 @@ class Reference:
     """The exact neighbours of a sample of fitted rows, each row excluded."""
 
     rows: np.ndarray  # (n_queries,) rows of X queried
+    queries: np.ndarray  # (n_queries, n_features) those rows as FAISS searches them (float32)
     neighbors: np.ndarray  # (n_queries, k) exact neighbours, nearest first
     kth: np.ndarray  # (n_queries,) float64 squared distance of the k-th
     tolerance: np.ndarray  # (n_queries,) float32 round-off of squared distances
@@ -104,7 +105,7 @@ class Reference:
         order = np.argsort(d, axis=1, kind="stable")[:, :n_neighbors]
         kth = np.take_along_axis(d, order, axis=1)[:, -1]
         squared_norms = (_rows64(X, rows, _faiss.METRICS[metric].normalize) ** 2).sum(axis=1)
-        return cls(rows, np.take_along_axis(candidates, order, axis=1), kth,
+        return cls(rows, queries, np.take_along_axis(candidates, order, axis=1), kth,
                    kth * _RTOL + squared_norms * _ULPS)
 
     def recall(self, X, ind, metric):
@@ -225,7 +226,7 @@ def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
     # as likely to fall short of it over all rows as to exceed it.
     tuned, reached = [], True
     if tune_nprobe and params.nprobe is not None:
-        start = _nprobe_guess(index, X, reference, target, metric, params.nprobe, n_samples)
+        start = _nprobe_guess(index, reference, target, params.nprobe, n_samples)
         nprobe, _, reached = smallest_reaching(
             lambda p: score(replace(params, nprobe=p)), 1, params.nlist, start, target
         )
@@ -247,7 +248,7 @@ def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
                   time.perf_counter() - t0)
 
 
-def _nprobe_guess(index, X, reference, target, metric, default, n_population):
+def _nprobe_guess(index, reference, target, default, n_population):
     """The nprobe whose scanned IVF lists hold the target share of the true neighbours.
 
     Read off the rank of each true neighbour's list for its query, with the
@@ -255,8 +256,7 @@ def _nprobe_guess(index, X, reference, target, metric, default, n_population):
     vectors (up to ties), a lower bound for compressed codes. `default` when
     the lists cannot be read.
     """
-    queries = _faiss.as_float32_rows(X, reference.rows, _faiss.METRICS[metric].normalize)
-    ranks = _faiss.ivf_list_ranks(index, queries, reference.neighbors)
+    ranks = _faiss.ivf_list_ranks(index, reference.queries, reference.neighbors)
     if ranks is None:
         return default
 
