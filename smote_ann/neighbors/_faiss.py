@@ -447,14 +447,19 @@ def _check_structure(ivf, hnsw, name):
         raise ValueError(msg)
 
 
-def _check_ivf(params, n_samples):
-    if params.nlist > n_samples:
+def check_nlist(nlist, n_samples):
+    """Raise if an IVF index has more lists than samples to train them."""
+    if nlist > n_samples:
         msg = (
-            f"The IVF index has nlist={params.nlist} lists but only {n_samples} "
+            f"The IVF index has nlist={nlist} lists but only {n_samples} "
             "samples to train them. Set nlist <= n_samples (or leave nlist=None "
             "to choose it from the data size)."
         )
         raise ValueError(msg)
+
+
+def _check_ivf(params, n_samples):
+    check_nlist(params.nlist, n_samples)
     if params.nprobe > params.nlist:
         msg = (
             f"nprobe={params.nprobe} is larger than the number of IVF lists "

@@ -278,14 +278,8 @@ class FaissNN(BaseEstimator):
         _faiss.check_float32_range(X, "X", self.batch_size)
         random_state = check_random_state(self.random_state)
         seed = random_state.randint(np.iinfo(np.int32).max)
-        ivf_lists = self.nlist if self.index_type == "ivf" else None
-        if ivf_lists is not None and ivf_lists > n_samples:  # before FAISS allocates them
-            msg = (
-                f"The IVF index has nlist={ivf_lists} lists but only {n_samples} "
-                "samples to train them. Set nlist <= n_samples (or leave nlist=None "
-                "to choose it from the data size)."
-            )
-            raise ValueError(msg)
+        if self.index_type == "ivf" and self.nlist is not None:
+            _faiss.check_nlist(self.nlist, n_samples)  # before FAISS allocates the lists
         description = _faiss.index_description(
             self.index_type, n_samples, {"nlist": self.nlist, "hnsw_m": self.hnsw_m}
         )
