@@ -530,7 +530,12 @@ def _exhaustive(index, n_neighbors, attempt):
                 hnsw.efSearch = saved[1]
 
 
-def search(index, X, n_neighbors, *, metric, batch_size, groups=None):
+# Queries searched at once by the grouped IVF-Flat search (its GEMMs need
+# many queries per list; memory: about 100 bytes per query beyond the float32 rows).
+_JOIN_BATCH = 1 << 20
+
+
+def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_rows=False):
     """k-nearest-neighbour search of the rows of X, in batches.
 
     Returns ``(dist, ind)``: float64 distances in scikit-learn's convention,
@@ -540,17 +545,39 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None):
     a larger HNSW beam); if results are still missing a RuntimeError says so.
     With `groups`, the index holds one vector per group of duplicated rows
     and its results are expanded back to rows of X.
+
+    An IVF-Flat index searched with many queries per list is searched list
+    by list through BLAS (`_graph.ivf_flat_search`: the same neighbours,
+    several times faster); `fitted_rows` says that X holds the fitted rows
+    in order, which lets it find each query's lists from its own.
     """
+    from . import _graph
+
     m = METRICS[metric]
     n_neighbors = int(n_neighbors)  # FAISS's SWIG wrapper rejects numpy integers
     n_queries = X.shape[0]
     dist = np.empty((n_queries, n_neighbors), dtype=np.float64)
     ind = np.empty((n_queries, n_neighbors), dtype=np.int64)
     k = n_neighbors if groups is None else min(n_neighbors, len(groups.counts))
+    lists = flat_lists(index)
+    if lists is not None and (min(n_queries, _JOIN_BATCH) * lists.nprobe
+                              < _graph.MIN_QUERIES_PER_LIST * len(lists.ids)):
+        lists = None
+    home = None
+    if lists is not None:
+        batch_size = max(batch_size, _JOIN_BATCH)
+        if fitted_rows:
+            home = np.empty(n_queries, dtype=np.int64)
+            for lst, ids in enumerate(lists.ids):
+                home[ids] = lst
     for out in _batches(n_queries, batch_size):
         # a slice of a float32 C-ordered X is searched without a copy
         query = as_float32_rows(X, out, m.normalize)
-        d, i = index.search(query, k)
+        if lists is not None:
+            d, i = _graph.ivf_flat_search(lists, query, k,
+                                          home=None if home is None else home[out])
+        else:
+            d, i = index.search(query, k)
         missing = np.flatnonzero((i < 0).any(axis=1))
         for attempt in range(1, 4):
             if missing.size == 0:
@@ -638,6 +665,57 @@ def ivf_list_ranks(index, queries, targets):
         counts = (score[:, np.newaxis, :nlist] < own[:, :, np.newaxis]).sum(axis=2)
         ranks[part] = np.where(known, counts, nlist)
     return ranks
+
+
+@dataclass(frozen=True)
+class FlatLists:
+    """The inverted lists of an IVF index of full float32 vectors, as numpy views.
+
+    The views read the index's own memory: valid while the index lives and
+    is not modified.
+    """
+
+    centroids: np.ndarray  # (nlist, d) float32
+    ids: list  # nlist int64 arrays: the fitted rows of each list, ascending
+    vectors: list  # nlist (size, d) float32 arrays: those rows as stored
+    inner_product: bool  # scores are inner products (larger is nearer)
+    nprobe: int  # the index's current number of lists visited per query
+
+
+def flat_lists(index):
+    """`FlatLists` of an ``IVF{n},Flat`` index with a flat coarse quantizer, else None.
+
+    Only the plain structure qualifies (no transform or refinement around
+    it): its search is an exact search of the probed lists, which
+    `_graph.ivf_flat_search` computes through BLAS.
+    """
+    ivf = faiss.downcast_index(index)
+    if type(ivf) is not faiss.IndexIVFFlat:
+        return None
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    invlists = faiss.downcast_InvertedLists(ivf.invlists)
+    if not isinstance(quantizer, faiss.IndexFlat) or not isinstance(
+        invlists, faiss.ArrayInvertedLists
+    ):
+        return None
+    d, nlist = int(ivf.d), int(ivf.nlist)
+    ids, vectors = [], []
+    for lst in range(nlist):
+        size = invlists.list_size(lst)
+        if size == 0:
+            ids.append(np.empty(0, dtype=np.int64))
+            vectors.append(np.empty((0, d), dtype=np.float32))
+            continue
+        ids.append(faiss.rev_swig_ptr(invlists.get_ids(lst), size).view(np.int64))
+        codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * invlists.code_size)
+        vectors.append(codes.view(np.float32).reshape(size, d))
+    return FlatLists(
+        centroids=quantizer.reconstruct_n(0, nlist),
+        ids=ids,
+        vectors=vectors,
+        inner_product=ivf.metric_type == faiss.METRIC_INNER_PRODUCT,
+        nprobe=int(ivf.nprobe),
+    )
 
 
 # --------------------------------------------------------------------------

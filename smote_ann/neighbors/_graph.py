@@ -2,6 +2,7 @@
 
 # License: BSD-3-Clause
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -39,8 +40,8 @@ def exclude_self(ind, dist=None, self_rows=None):
 # the machine was quiet).
 _ROWS_PER_BLOCK = 4096
 _QUERIES_PER_TILE = 256
-# Columns of the first block sorted to start each query's bound on its k-th score.
-_SEED_COLUMNS = 256
+# Column groups whose minima give each query a first bound on its k-th score.
+_BOUND_GROUPS_PER_NEIGHBOR = 4
 _BLAS = []  # the process's thread-pool controller, made once (its library scan takes ~30 ms)
 
 
@@ -63,10 +64,15 @@ def exact_search(X, queries, n_neighbors, *, metric):
     rows, which ranks as the cosine distance) and int64 indices into X.
     """
     m = _faiss.METRICS[metric]
+    return _blocked_search(X, queries, n_neighbors, l2=not m.normalize, normalize=m.normalize)
+
+
+def _blocked_search(X, queries, n_neighbors, *, l2, normalize):
+    """`exact_search` on squared L2 distances (`l2`) or inner products, rows
+    of X unit-normalised first when `normalize`."""
     n_samples, n_features = X.shape
     n_queries = queries.shape[0]
     k = int(min(n_neighbors, n_samples))
-    l2 = not m.normalize
     # L2: score = [-2q, 1] . [x, |x|^2] = |x - q|^2 - |q|^2, one GEMM with the
     # norms in an extra column (|q|^2, constant per query, is added at the
     # end); cosine on unit vectors: score = -q.x
@@ -81,8 +87,8 @@ def exact_search(X, queries, n_neighbors, *, metric):
 
     def search_tile(tile, block, start):
         score = scaled[tile] @ block.T
-        if start == 0:  # a first bound: the k-th best among the first columns
-            bound = np.sort(score[:, :max(k, _SEED_COLUMNS)], axis=1)[:, k - 1:k]
+        if start == 0:  # a first bound: the k-th best of the minima of column groups
+            bound = _kth_bound(score, k)
         else:
             bound = best[tile, k - 1:k]
         hits = np.flatnonzero(score <= bound)
@@ -95,7 +101,7 @@ def exact_search(X, queries, n_neighbors, *, metric):
     with _single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
         for start in range(0, n_samples, _ROWS_PER_BLOCK):
             rows = slice(start, start + _ROWS_PER_BLOCK)
-            block = _faiss.as_float32_rows(X, rows, m.normalize)
+            block = _faiss.as_float32_rows(X, rows, normalize)
             if l2:
                 block = np.hstack([block, np.einsum("ij,ij->i", block, block)[:, np.newaxis]])
             for done in pool.map(search_tile, tiles, [block] * len(tiles), [start] * len(tiles)):
@@ -105,21 +111,256 @@ def exact_search(X, queries, n_neighbors, *, metric):
     return best, best_ind
 
 
+def _smallest_per_column(score, k):
+    """The k smallest entries of each column of `score` (candidates x queries).
+
+    Returns ``(values, rows)`` of shape (n_columns, k), ascending, equal
+    values in row order; ``inf`` / ``-1`` where a column has fewer than k.
+    A bound on each column's k-th value from the minima of 4 k groups of rows
+    (one elementwise pass) leaves few entries to sort.
+    """
+    n_rows, n_cols = score.shape
+    if n_rows > k:
+        n_groups = min(n_rows, _BOUND_GROUPS_PER_NEIGHBOR * k)
+        per_group = n_rows // n_groups
+        minima = score[:per_group * n_groups].reshape(per_group, n_groups, n_cols).min(axis=0)
+        bound = np.partition(minima, k - 1, axis=0)[k - 1]
+        hits = np.flatnonzero(score <= bound)  # few: about k to 2 k per column
+    else:
+        hits = np.arange(score.size)
+    row, col = np.divmod(hits, n_cols)
+    order = np.argsort(col, kind="stable")
+    return top_k_grouped(col[order], score.ravel()[hits[order]], row[order], n_cols, k)
+
+
+def _kth_bound(score, k):
+    """An upper bound on each row's k-th smallest score, in one pass.
+
+    The k-th smallest of the minima of ``4 k`` groups of columns: those
+    minima are k distinct entries no larger than it. Rows of at most k
+    entries get infinity (every entry is kept).
+    """
+    width = score.shape[1]
+    if width <= k:
+        return np.full((len(score), 1), np.inf, dtype=score.dtype)
+    n_groups = min(width, _BOUND_GROUPS_PER_NEIGHBOR * k)
+    edges = (np.arange(n_groups) * width) // n_groups
+    minima = np.minimum.reduceat(score, edges, axis=1)
+    return np.partition(minima, k - 1, axis=1)[:, k - 1:k]
+
+
 def _merge(best, best_ind, values, hits, width, offset):
     """Merge the entries `hits` (flat indices into a tile of `width` columns,
-    ascending) with each query's current `best`; keep the k best per query.
-
-    Each query's candidates go in one padded row, sorted in place: stable, so
-    that equal scores keep the lower row index.
-    """
-    n_tile, k = best.shape
+    ascending) with each query's current `best`; keep the k best per query
+    (equal scores: the lower row index first)."""
     q, col = np.divmod(hits, width)
-    counts = np.bincount(q, minlength=n_tile)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    slot = k + np.arange(hits.size) - starts[q]
-    row_score = np.full((n_tile, k + counts.max()), np.inf, dtype=np.float32)
-    row_ind = np.full(row_score.shape, -1, dtype=np.int64)
-    row_score[:, :k], row_ind[:, :k] = best, best_ind
-    row_score[q, slot], row_ind[q, slot] = values, col + offset
-    order = np.argsort(row_score, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(row_score, order, axis=1), np.take_along_axis(row_ind, order, axis=1)
+    return top_k_grouped(q, values, col + offset, best.shape[0], best.shape[1],
+                         best, best_ind)
+
+
+_PAD = np.uint64(0xFFFFFFFFFFFFFFFF)
+_SIGN = np.uint32(0x80000000)
+
+
+def _keys(values, rows):
+    """uint64 keys that sort as (float32 value, row): the value's bits made
+    monotonic in the high word, the row (< 2**32) in the low word."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    ordered = np.where(bits & _SIGN, ~bits, bits | _SIGN)
+    return (ordered.astype(np.uint64) << np.uint64(32)) | rows.astype(np.uint64)
+
+
+def _from_keys(keys):
+    pad = keys == _PAD
+    ordered = (keys >> np.uint64(32)).astype(np.uint32)
+    bits = np.where(ordered & _SIGN, ordered ^ _SIGN, ~ordered)
+    values = np.where(pad, np.float32(np.inf), bits.view(np.float32))
+    rows = np.where(pad, -1, (keys & np.uint64(0xFFFFFFFF)).astype(np.int64))
+    return values, rows
+
+
+def top_k_grouped(group, values, rows, n_groups, k, best=None, best_rows=None):
+    """The k smallest (value, row) of each group, ascending (ties: lower row).
+
+    `group` (ascending) says which group each candidate belongs to; `best`
+    / `best_rows` (n_groups, k), if given, are merged in. One padded matrix
+    of uint64 keys, sorted along its rows. Returns ``(values, rows)`` of
+    shape (n_groups, k), ``inf`` / ``-1`` where a group has fewer.
+    """
+    counts = np.bincount(group, minlength=n_groups)
+    lead = 0 if best is None else k
+    width = max(k, lead + (int(counts.max()) if counts.size else 0))
+    keys = np.full((n_groups, width), _PAD, dtype=np.uint64)
+    if best is not None:
+        known = best_rows >= 0
+        keys[:, :k] = np.where(known, _keys(best, np.maximum(best_rows, 0)), _PAD)
+    within = np.arange(group.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    keys[group, lead + within] = _keys(values, rows)
+    keys.sort(axis=1)
+    return _from_keys(keys[:, :k])
+
+
+# IVF-Flat searches of many queries are grouped by inverted list: each list's
+# vectors against all the queries that probe it, one float32 GEMM, instead of
+# FAISS scanning the lists query by query (which runs at a few GFLOP/s).
+# Worth it from about this many queries per probed list on average.
+MIN_QUERIES_PER_LIST = 16
+# Groups of more queries than this are cut in tiles (bounds the GEMM result).
+_TILE_QUERIES = 2048
+
+
+def ivf_flat_search(lists, queries, n_neighbors, *, home=None):
+    """The `n_neighbors` best rows among the IVF lists each query probes.
+
+    The same answer as FAISS's search of the IVF-Flat index `lists` comes
+    from (an exact search of the ``nprobe`` lists nearest to each query, up
+    to float32 round-off and the order of ties), computed list by list:
+
+    1. each query's lists, nearest first, by an exact search of the centroids;
+    2. each list against the queries it is the nearest list of: their best
+       rows there, with a bound from column-group minima;
+    3. each list against the queries that probe it further down: only
+       scores under the query's k-th best so far are kept;
+    4. those merged into each query's best.
+
+    `queries` are float32 (unit-normalised for an inner-product index).
+    `home`, if given, is a list near each query (the list of a fitted row):
+    the probes are then searched among the centroids nearest to it (see
+    `_probes`). Returns ``(score, ind)``: float32 squared L2 distances or inner products
+    (as FAISS returns them) and int64 fitted rows, best first; queries whose
+    probed lists hold fewer than `n_neighbors` rows have ``-1`` entries.
+    """
+    inner = lists.inner_product
+    nlist = len(lists.ids)
+    nprobe = min(lists.nprobe, nlist)
+    k = int(n_neighbors)
+    n_queries = len(queries)
+    probes = _probes(lists, queries, nprobe, home)
+    # scores are "smaller is better": |x|^2 - 2 q.x (|q|^2 is added at the end), or -q.x
+    scaled = queries * np.float32(-1.0 if inner else -2.0)
+    best = np.full((n_queries, k), np.inf, dtype=np.float32)
+    best_ind = np.full((n_queries, k), -1, dtype=np.int64)
+    first = _groups(probes[:, 0], nlist)
+    further = _groups(probes[:, 1:].ravel(), nlist)
+
+    def scores(lst, rows, by_query=False):  # (list rows, queries), or transposed
+        if by_query:
+            s = scaled[rows] @ lists.vectors[lst].T
+            return s if inner else s.__iadd__(norms[lst])
+        s = lists.vectors[lst] @ scaled[rows].T
+        return s if inner else s.__iadd__(norms[lst][:, np.newaxis])
+
+    def search_first(lst):
+        ids = lists.ids[lst]
+        if ids.size == 0:
+            return
+        for rows in _tiles(first[lst]):
+            top, pos = _smallest_per_column(scores(lst, rows), k)
+            best[rows] = top
+            best_ind[rows] = np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
+
+    def search_further(lst):
+        ids = lists.ids[lst]
+        for rows in _tiles(further[lst] // max(nprobe - 1, 1)) if ids.size else ():
+            s = scores(lst, rows, by_query=True)
+            # candidates no worse than the query's k-th so far (which only
+            # improves: a stale read keeps more, never loses one that counts)
+            query, pos = np.divmod(np.flatnonzero(s <= best[rows, k - 1:k]), len(ids))
+            if query.size == 0:
+                continue
+            changes = np.flatnonzero(np.diff(query)) + 1
+            line = np.zeros(query.size, dtype=np.int64)
+            line[changes] = 1
+            line = np.cumsum(line)
+            owners = rows[query[np.concatenate([[0], changes])]]
+            with merging:
+                best[owners], best_ind[owners] = top_k_grouped(
+                    line, s[query, pos], ids[pos], len(owners), k,
+                    best[owners], best_ind[owners])
+
+    merging = threading.Lock()
+    n_threads = max(1, min(nlist, _faiss.max_threads()))
+    with _single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
+        norms = None if inner else list(pool.map(
+            lambda v: np.einsum("ij,ij->i", v, v), lists.vectors))
+        for _ in pool.map(search_first, range(nlist)):
+            pass
+        # the further lists merge into each query's best as they come: the
+        # k smallest (score, row) of all candidates, whatever the order
+        for _ in pool.map(search_further, range(nlist)):
+            pass
+    if not inner:
+        best += np.einsum("ij,ij->i", queries, queries)[:, np.newaxis]
+    else:
+        best *= -1.0
+    return best, best_ind
+
+
+_ULPS = 8 * float(np.finfo(np.float32).eps)
+# Centroids nearest to a query's home list among which its probes are sought.
+_CANDIDATE_LISTS = 128
+
+
+def _probes(lists, queries, nprobe, home):
+    """The `nprobe` lists nearest to each query, nearest first (exactly).
+
+    Without `home`, an exact search of all centroids. With it, each query's
+    lists are first sought among the `_CANDIDATE_LISTS` centroids nearest to
+    its home centroid h: by the triangle inequality, no other centroid c is
+    nearer than ``|c_h - c| - |q - c_h|``, so the answer is exact when that
+    is at least the query's `nprobe`-th distance; the queries where it is not
+    (rare on data whose lists are compact) search all centroids.
+    """
+    inner = lists.inner_product
+    centroids = lists.centroids
+    nlist = len(centroids)
+    n_candidates = max(_CANDIDATE_LISTS, 4 * nprobe)
+    if home is None or inner or n_candidates >= nlist:
+        return _blocked_search(centroids, queries, nprobe, l2=not inner, normalize=False)[1]
+    # each centroid's nearest centroids, and the distance beyond them
+    near_score, near = _blocked_search(centroids, centroids, n_candidates + 1, l2=True,
+                                       normalize=False)
+    reach = np.sqrt(np.maximum(near_score[:, -1], 0.0))
+    near = near[:, :-1]
+    probes = np.empty((len(queries), nprobe), dtype=np.int64)
+    exact = np.empty(len(queries), dtype=bool)
+    norms = np.einsum("ij,ij->i", centroids, centroids)
+    q_norms = np.einsum("ij,ij->i", queries, queries)
+    slack_base = _ULPS * float(norms.max())
+
+    def search_home(h):
+        cand = near[h]
+        for rows in _tiles(by_home[h]):
+            s = centroids[cand] @ queries[rows].T
+            s *= -2.0
+            s += norms[cand][:, np.newaxis]
+            top, pos = _smallest_per_column(s, nprobe)
+            probes[rows] = cand[pos]
+            q_norm = q_norms[rows]
+            farthest = np.sqrt(np.maximum(top[:, -1] + q_norm, 0.0))
+            own = np.sqrt(np.maximum(norms[h] - 2.0 * (queries[rows] @ centroids[h]) + q_norm, 0.0))
+            # float32 round-off of the expanded squared distances
+            slack = np.sqrt(_ULPS * q_norm + slack_base)
+            exact[rows] = reach[h] - own >= farthest + 2 * slack
+
+    by_home = _groups(np.asarray(home), nlist)
+    with _single_threaded_blas(), ThreadPoolExecutor(max(1, min(nlist, _faiss.max_threads()))) as pool:
+        for _ in pool.map(search_home, range(nlist)):
+            pass
+    redo = np.flatnonzero(~exact)
+    if redo.size:
+        probes[redo] = _blocked_search(centroids, queries[redo], nprobe, l2=True,
+                                       normalize=False)[1]
+    return probes
+
+
+def _groups(owner, n_groups):
+    """For each group, the positions of `owner` that belong to it, ascending."""
+    order = np.argsort(owner, kind="stable")
+    limits = np.searchsorted(owner[order], np.arange(n_groups + 1))
+    return [order[limits[g]:limits[g + 1]] for g in range(n_groups)]
+
+
+def _tiles(rows):
+    for start in range(0, len(rows), _TILE_QUERIES):
+        yield rows[start:start + _TILE_QUERIES]

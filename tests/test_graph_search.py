@@ -1,0 +1,199 @@
+"""The BLAS searches behind FaissNN: grouped IVF-Flat search and the exact tiles.
+
+References are independent of the code under test: FAISS's own search of the
+same IVF index (query by query, in C++), scikit-learn's brute-force
+neighbours on float64 copies, and numpy's lexsort for the top-k selection.
+"""
+
+import faiss  # tests only: FAISS's own IVF search is the reference
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from smote_ann import FaissNN
+from smote_ann.neighbors import _faiss, _graph
+
+
+def clustered(n, d=16, n_clusters=24, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=3.0, size=(n_clusters, d))
+    X = centers[rng.integers(n_clusters, size=n)] + rng.normal(size=(n, d))
+    return X.astype(np.float32)
+
+
+def ivf_index(X, nlist, nprobe, metric="euclidean"):
+    nn = FaissNN(7, index_type="ivf", nlist=nlist, nprobe=nprobe, metric=metric,
+                 target_recall=None, random_state=0).fit(X)
+    return nn
+
+
+def assert_same_neighbours(d, i, d_ref, i_ref, rtol=1e-4, atol=1e-4):
+    """Same sorted distances; same rows wherever the distances are not tied."""
+    np.testing.assert_allclose(d, d_ref, rtol=rtol, atol=atol)
+    gaps = np.diff(d_ref, axis=1)
+    distinct = np.ones(d_ref.shape, dtype=bool)
+    distinct[:, 1:] &= gaps > 1e-3
+    distinct[:, :-1] &= gaps > 1e-3
+    np.testing.assert_array_equal(i[distinct], i_ref[distinct])
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts the calls of the grouped IVF search (so a test knows it ran)."""
+    calls = []
+    real = _graph.ivf_flat_search
+
+    def wrapped(*args, **kwargs):
+        calls.append(kwargs.get("home") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_graph, "ivf_flat_search", wrapped)
+    return calls
+
+
+# --------------------------------------------------------------------------
+# Grouped IVF-Flat search = FAISS's IVF search
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+@pytest.mark.parametrize("nprobe", [1, 3, 10])
+def test_grouped_ivf_search_equals_faiss_search(metric, nprobe, spy):
+    X = clustered(6000)
+    nn = ivf_index(X, nlist=40, nprobe=nprobe, metric=metric)
+    Q = _faiss.as_float32_rows(X, slice(None), metric == "cosine")
+    d_ref, i_ref = nn.index_.search(Q, 8)  # FAISS, query by query
+    d_ref = _faiss.METRICS[metric].to_distance(d_ref)
+    dist, ind = nn.kneighbors(n_neighbors=7)
+    assert spy == [True]  # ran, told the queries are the fitted rows
+    # FAISS's answer includes each row itself first (distance 0 here: no duplicates)
+    assert_same_neighbours(dist, ind, d_ref[:, 1:], i_ref[:, 1:])
+
+
+def test_new_queries_use_the_grouped_search_too(spy):
+    X = clustered(6000)
+    nn = ivf_index(X, nlist=40, nprobe=4)
+    Q = clustered(3000, seed=1)
+    d_ref, i_ref = nn.index_.search(Q, 7)
+    dist, ind = nn.kneighbors(Q)
+    assert spy == [False]  # no home list for rows that were not fitted
+    assert_same_neighbours(dist, ind, np.sqrt(np.maximum(d_ref, 0)), i_ref)
+
+
+def test_querying_the_fitted_array_is_recognised(spy):
+    """imbalanced-learn fits a class and queries the same rows: same answers
+    as kneighbors(X=None) with each row itself first."""
+    X = clustered(5000).astype(np.float64)
+    nn = ivf_index(X, nlist=30, nprobe=5)
+    ind_self = nn.kneighbors(X.copy(), n_neighbors=8, return_distance=False)
+    ind_none = nn.kneighbors(n_neighbors=7, return_distance=False)
+    assert spy == [True, True]
+    np.testing.assert_array_equal(ind_self[:, 0], np.arange(len(X)))
+    np.testing.assert_array_equal(ind_self[:, 1:], ind_none)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_all_lists_probed_is_exact(metric, spy):
+    """nprobe = nlist scans every row: scikit-learn's brute force is the reference."""
+    X = clustered(3000, d=8)
+    nn = ivf_index(X, nlist=20, nprobe=20, metric=metric)
+    dist, ind = nn.kneighbors(n_neighbors=6)
+    ref = NearestNeighbors(n_neighbors=6, algorithm="brute", metric=metric).fit(
+        X.astype(np.float64))
+    d_ref, i_ref = ref.kneighbors()
+    assert spy
+    assert_same_neighbours(dist, ind, d_ref, i_ref, atol=2e-3)
+
+
+def test_duplicates_and_lists_smaller_than_k():
+    """Many copies of a few rows, and lists too small for k: complete, exact
+    distances, each row's own index never returned."""
+    rng = np.random.default_rng(3)
+    base = clustered(400, d=4)
+    X = np.vstack([base, np.repeat(base[:5], 200, axis=0)])[rng.permutation(1400)]
+    nn = ivf_index(X, nlist=35, nprobe=2)
+    dist, ind = nn.kneighbors(n_neighbors=9)
+    assert (ind >= 0).all()
+    assert not (ind == np.arange(len(X))[:, np.newaxis]).any()
+    true = ((X[:, np.newaxis, :].astype(np.float64) - X[ind]) ** 2).sum(axis=2)
+    # float32 round-off of |x|^2 + |q|^2 - 2 x.q, relative to the squared norms
+    np.testing.assert_allclose(dist**2, true, atol=1e-6 * (X.astype(np.float64) ** 2).sum(1).max())
+    assert (np.diff(dist, axis=1) >= -1e-6).all()
+
+
+def test_home_lists_give_the_exact_probes():
+    """The probes found near each row's own list are those of a full search."""
+    X = clustered(8000, d=12)
+    nn = ivf_index(X, nlist=300, nprobe=6)  # more lists than the candidate set
+    lists = _faiss.flat_lists(nn.index_)
+    home = np.empty(len(X), dtype=np.int64)
+    for lst, ids in enumerate(lists.ids):
+        home[ids] = lst
+    with_home = _graph._probes(lists, X, 6, home)
+    _, reference = nn.index_.quantizer.search(X, 6)  # FAISS's coarse quantizer
+    same = (np.sort(with_home, axis=1) == np.sort(reference, axis=1)).all(axis=1)
+    assert same.mean() > 0.999
+    # where they differ, only by a tie: the same distances in float64
+    C = lists.centroids.astype(np.float64)
+    for q in np.flatnonzero(~same):
+        ours = np.sort(((C[with_home[q]] - X[q]) ** 2).sum(axis=1))
+        theirs = np.sort(((C[reference[q]] - X[q]) ** 2).sum(axis=1))
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+def test_grouped_search_is_identical_across_n_jobs():
+    X = clustered(20000)
+    X[5000:5400] = X[:400]  # ties
+    out = [FaissNN(6, index_type="ivf", nlist=60, nprobe=5, n_jobs=n_jobs,
+                   random_state=1).fit(X).kneighbors() for n_jobs in (1, 2, 3)]
+    for dist, ind in out[1:]:
+        np.testing.assert_array_equal(ind, out[0][1])
+        np.testing.assert_array_equal(dist, out[0][0])
+
+
+def test_few_queries_use_faiss(spy):
+    X = clustered(6000)
+    nn = ivf_index(X, nlist=40, nprobe=2)
+    nn.kneighbors(X[:20])
+    assert spy == []
+
+
+# --------------------------------------------------------------------------
+# Selection and exact tiles
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(3))
+def test_top_k_grouped_matches_lexsort(seed):
+    rng = np.random.default_rng(seed)
+    n_groups, k = 50, 4
+    group = np.sort(rng.integers(0, n_groups - 5, 600))  # some groups empty
+    values = rng.integers(-3, 4, group.size).astype(np.float32) * 0.5  # many ties, negatives
+    rows = rng.permutation(10_000)[:group.size]
+    best = np.sort(rng.normal(size=(n_groups, k)).astype(np.float32), axis=1)
+    best_rows = rng.permutation(np.arange(20_000, 30_000))[:n_groups * k].reshape(n_groups, k)
+    best_rows[:3] = -1
+    best[:3] = np.inf
+    got_v, got_r = _graph.top_k_grouped(group, values, rows, n_groups, k, best, best_rows)
+    for g in range(n_groups):
+        cand_v = np.concatenate([best[g][best_rows[g] >= 0], values[group == g]])
+        cand_r = np.concatenate([best_rows[g][best_rows[g] >= 0], rows[group == g]])
+        order = np.lexsort((cand_r, cand_v))[:k]
+        n = len(order)
+        np.testing.assert_array_equal(got_v[g, :n], cand_v[order])
+        np.testing.assert_array_equal(got_r[g, :n], cand_r[order])
+        assert (got_r[g, n:] == -1).all() and np.isinf(got_v[g, n:]).all()
+
+
+@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine"])
+def test_exact_tiles_cut_in_odd_places_match_sklearn(metric):
+    """More rows than one block, more queries than one tile, duplicates."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4096 + 700, 5))
+    X[4090:4110] = X[0]  # copies across a block boundary
+    queries = np.ascontiguousarray(X[::17][:300], dtype=np.float32)
+    if metric == "cosine":
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    score, ind = _graph.exact_search(X, queries, 6, metric=metric)
+    ref = NearestNeighbors(n_neighbors=6, algorithm="brute",
+                           metric="cosine" if metric == "cosine" else "sqeuclidean").fit(X)
+    d_ref, i_ref = ref.kneighbors(X[::17][:300])
+    dist = _faiss.METRICS[metric].to_distance(
+        score if metric != "cosine" else -score)
+    assert_same_neighbours(dist, ind, d_ref, i_ref, atol=1e-4)
