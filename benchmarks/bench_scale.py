@@ -1,0 +1,227 @@
+"""SMOTE at scale: end to end against imbalanced-learn, from 1M to 10M (or 20M) rows.
+
+::
+
+    python benchmarks/bench_scale.py                      # the 1M and SUSY-sized jobs
+    python benchmarks/bench_scale.py --jobs 1m susy 10m   # + 10M x 32 (ours and imblearn+FaissNN)
+    python benchmarks/bench_scale.py --jobs 20m           # 20M x 50, 1 % minority (opt-in)
+
+Jobs (clustered float32 data from ``_common.clustered_data``, balanced 1:1):
+
+- ``1m``:   1,000,000 x 32, 10 % minority
+- ``susy``: 2,881,796 x 18, 169,623 minority (the size of the SUSY IR16 job)
+- ``10m``:  10,000,000 x 32, 10 % minority
+- ``20m``:  20,000,000 x 50, 1 % minority
+
+Configurations, each in its own process (wall time of ``fit_resample``, peak
+RSS over the import baseline, the share of the time spent in the neighbour
+search):
+
+- ``imblearn``: ``imblearn.over_sampling.SMOTE`` (exact scikit-learn neighbours)
+- ``imblearn_sklearnex``: the same after ``sklearnex.patch_sklearn()``
+  (skipped when scikit-learn-intelex is not installed)
+- ``imblearn_faissnn``: imbalanced-learn's SMOTE with ``FaissNN(6, index_type="ivf")``
+- ``ours_exact``: ``smote_ann.SMOTE()`` (exact FaissNN)
+- ``ours_ivf``: ``smote_ann.SMOTE(k_neighbors=FaissNN(6, index_type="ivf"))``
+
+The exact imbalanced-learn configurations are skipped on the 10M and 20M jobs
+(more than an hour each) unless ``--configs`` names them. Recall of the
+approximate configurations: recall@5 of the minority's neighbour graph on 1000
+sampled rows against an exact search (``smote_ann.measure_recall``).
+
+Results: ``results/scale.json`` and ``results/scale.md`` (merged with earlier
+runs of other jobs).
+"""
+
+# License: BSD-3-Clause
+
+import argparse
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    MIB,
+    clustered_data,
+    environment,
+    fmt,
+    load_arrays,
+    markdown_table,
+    run_isolated,
+    save_arrays,
+)
+
+HERE = Path(__file__).resolve().parent
+K = 5
+JOBS = {
+    "1m": dict(rows=1_000_000, features=32, minority=0.1),
+    "susy": dict(rows=2_881_796, features=18, minority=169_623 / 2_881_796),
+    "10m": dict(rows=10_000_000, features=32, minority=0.1),
+    "20m": dict(rows=20_000_000, features=50, minority=0.01),
+}
+CONFIGS = ["imblearn", "imblearn_sklearnex", "imblearn_faissnn", "ours_exact", "ours_ivf"]
+SLOW_ON_LARGE = {"imblearn", "imblearn_sklearnex"}
+
+
+def _sampler(config):
+    from smote_ann import FaissNN
+
+    ivf = FaissNN(K + 1, index_type="ivf", random_state=0)
+    if config.startswith("imblearn"):
+        if config == "imblearn_sklearnex":
+            from sklearnex import patch_sklearn
+
+            patch_sklearn(verbose=False)
+        from imblearn.over_sampling import SMOTE
+
+        return SMOTE(random_state=0, k_neighbors=ivf if config == "imblearn_faissnn" else K)
+    from smote_ann import SMOTE
+
+    return SMOTE(random_state=0, k_neighbors=ivf if config == "ours_ivf" else K)
+
+
+def _timed_neighbours():
+    """Time spent in FaissNN's fit / kneighbors and scikit-learn's, summed."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from smote_ann import FaissNN
+
+    spent = [0.0]
+    for cls in (FaissNN, NearestNeighbors):
+        for name in ("fit", "kneighbors"):
+            real = getattr(cls, name)
+
+            def timed(self, *args, _real=real, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return _real(self, *args, **kwargs)
+                finally:
+                    spent[0] += time.perf_counter() - t0
+
+            setattr(cls, name, timed)
+    return spent
+
+
+def worker(probe, data, config):
+    """One fit_resample: wall time, peak RSS, neighbour-search share, recall."""
+    sampler = _sampler(config)
+    spent = _timed_neighbours()
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(0)
+    n_features = np.load(f"{data}.X.npy", mmap_mode="r").shape[1]
+    warm = rng.normal(size=(400, n_features)).astype(np.float32)
+    clone(sampler).fit_resample(warm, (np.arange(400) % 10 == 0).astype(np.int8))
+    spent[0] = 0.0
+    probe.start()
+    X, y = load_arrays(data, "X", "y")
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        X_res, y_res = sampler.fit_resample(X, y)
+    wall = time.perf_counter() - t0
+    result = {
+        "wall_s": wall, "neighbours_s": spent[0], "peak_bytes": probe.peak_bytes(),
+        "input_bytes": X.nbytes + y.nbytes, "output_bytes": X_res.nbytes + y_res.nbytes,
+        "n_out": int(len(y_res)),
+    }
+    del X_res, y_res
+    if config in ("ours_ivf", "imblearn_faissnn"):
+        from smote_ann import FaissNN, measure_recall
+
+        X_min = X[y == 1]
+        nn = FaissNN(K + 1, index_type="ivf", random_state=0).fit(X_min)
+        result["recall"] = measure_recall(nn, X_min, n_neighbors=K, random_state=0).recall
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", nargs="+", choices=list(JOBS), default=["1m", "susy"])
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=None,
+                        help="configurations to run (default: all that finish within an "
+                             "hour; see the module docstring)")
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    have_sklearnex = importlib.util.find_spec("sklearnex") is not None
+    t_start = time.perf_counter()
+
+    def log(msg):
+        print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    store = args.out / "scale.json"
+    saved = json.loads(store.read_text()) if store.exists() else {"records": []}
+    records = [r for r in saved["records"] if r["job"] not in args.jobs]
+    for job in args.jobs:
+        spec = JOBS[job]
+        configs = args.configs or [c for c in CONFIGS
+                                   if not (job in ("10m", "20m") and c in SLOW_ON_LARGE)]
+        with tempfile.TemporaryDirectory(prefix="smote_ann_scale_") as tmp:
+            data = f"{tmp}/train"
+            X, y = clustered_data(spec["rows"], spec["features"], minority=spec["minority"])
+            save_arrays(data, X=X, y=y)
+            n_min = int(y.sum())
+            del X, y
+            log(f"{job}: {spec['rows']:,} x {spec['features']}, {n_min:,} minority")
+            for config in configs:
+                if config == "imblearn_sklearnex" and not have_sklearnex:
+                    records.append({"job": job, "config": config,
+                                    "error": "scikit-learn-intelex not installed"})
+                    continue
+                res = run_isolated(__file__, "worker", dict(data=data, config=config),
+                                   timeout=args.timeout)
+                records.append({"job": job, "config": config, "rows": spec["rows"],
+                                "features": spec["features"], "minority": n_min, **res})
+                log(f"  {config}: {res.get('wall_s', res.get('error'))}")
+    for r in records:
+        ref = next((q for q in records if q["job"] == r["job"] and q["config"] == "imblearn"
+                    and "wall_s" in q), None)
+        if "wall_s" in r and ref is not None:
+            r["speedup_vs_imblearn"] = ref["wall_s"] / r["wall_s"]
+    order = {job: i for i, job in enumerate(JOBS)}
+    records.sort(key=lambda r: (order[r["job"]], CONFIGS.index(r["config"])))
+    table = markdown_table(records, [
+        ("job", lambda r: r["job"]),
+        ("configuration", lambda r: r["config"]),
+        ("wall s", lambda r: fmt(r.get("wall_s"), ".2f") if "wall_s" in r else r["error"]),
+        ("× vs imblearn", lambda r: fmt(r.get("speedup_vs_imblearn"), ".1f")),
+        ("neighbour search share", lambda r: fmt(r["neighbours_s"] / r["wall_s"], ".0%")
+         if "wall_s" in r else "–"),
+        ("peak MiB over baseline", lambda r: fmt(r.get("peak_bytes", 0) / MIB, ".0f")
+         if "peak_bytes" in r else "–"),
+        ("peak / (in + 1.25 out)", lambda r: fmt(
+            r["peak_bytes"] / (r["input_bytes"] + 1.25 * r["output_bytes"]), ".2f")
+         if "peak_bytes" in r else "–"),
+        ("recall@5", lambda r: fmt(r.get("recall"), ".3f") if "recall" in r else
+         ("exact" if "wall_s" in r else "–")),
+    ])
+    env = environment()
+    md = "\n".join([
+        "# SMOTE at scale, end to end (balanced 1:1, clustered float32 data)",
+        "",
+        f"Command: `python benchmarks/bench_scale.py --jobs {' '.join(args.jobs)}` "
+        "(other jobs' rows from earlier runs).  ",
+        f"Machine: {env['cpu_count']} cores, load average "
+        f"{env.get('loadavg_1min_at_start', 0):.1f} at start. Each configuration in its own "
+        "process; peak RSS over the baseline after imports, input included.",
+        "",
+        table,
+    ])
+    print(md)
+    store.write_text(json.dumps({"environment": env, "records": records}, indent=1))
+    (args.out / "scale.md").write_text(md + "\n")
+    log(f"done: {store}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
