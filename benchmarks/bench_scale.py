@@ -24,8 +24,10 @@ search):
 - ``ours_exact``: ``smote_ann.SMOTE()`` (exact FaissNN)
 - ``ours_ivf``: ``smote_ann.SMOTE(k_neighbors=FaissNN(6, index_type="ivf"))``
 
-The exact imbalanced-learn configurations are skipped on the 10M and 20M jobs
-(more than an hour each) unless ``--configs`` names them. Recall of the
+The exact configurations (imbalanced-learn's, with or without
+scikit-learn-intelex, and ours) are skipped on the 10M and 20M jobs (an exact
+graph of 1M rows is 10^12 distances: many minutes to more than an hour) unless
+``--configs`` names them. Recall of the
 approximate configurations: recall@5 of the minority's neighbour graph on 1000
 sampled rows against an exact search (``smote_ann.measure_recall``).
 
@@ -67,7 +69,7 @@ JOBS = {
     "20m": dict(rows=20_000_000, features=50, minority=0.01),
 }
 CONFIGS = ["imblearn", "imblearn_sklearnex", "imblearn_faissnn", "ours_exact", "ours_ivf"]
-SLOW_ON_LARGE = {"imblearn", "imblearn_sklearnex"}
+SLOW_ON_LARGE = {"imblearn", "imblearn_sklearnex", "ours_exact"}
 
 
 def _sampler(config):
