@@ -31,8 +31,8 @@ graph of 1M rows is 10^12 distances: many minutes to more than an hour) unless
 approximate configurations: recall@5 of the minority's neighbour graph on 1000
 sampled rows against an exact search (``smote_ann.measure_recall``).
 
-Results: ``results/scale.json`` and ``results/scale.md`` (merged with earlier
-runs of other jobs).
+Results: ``results/scale.json`` and ``results/scale.md`` (rows of the jobs
+and configurations not run this time are kept from earlier runs).
 """
 
 # License: BSD-3-Clause
@@ -72,10 +72,13 @@ CONFIGS = ["imblearn", "imblearn_sklearnex", "imblearn_faissnn", "ours_exact", "
 SLOW_ON_LARGE = {"imblearn", "imblearn_sklearnex", "ours_exact"}
 
 
-def _sampler(config):
-    from smote_ann import FaissNN
+def _uses_faiss(config):
+    return config.startswith("ours") or config == "imblearn_faissnn"
 
-    ivf = FaissNN(K + 1, index_type="ivf", random_state=0)
+
+def _sampler(config):
+    # imbalanced-learn's own configurations never import smote_ann (nor FAISS
+    # and its OpenMP runtime): measured so, plain imblearn ran 1.8x faster
     if config.startswith("imblearn"):
         if config == "imblearn_sklearnex":
             from sklearnex import patch_sklearn
@@ -83,20 +86,30 @@ def _sampler(config):
             patch_sklearn(verbose=False)
         from imblearn.over_sampling import SMOTE
 
-        return SMOTE(random_state=0, k_neighbors=ivf if config == "imblearn_faissnn" else K)
-    from smote_ann import SMOTE
+        if config == "imblearn_faissnn":
+            from smote_ann import FaissNN
 
-    return SMOTE(random_state=0, k_neighbors=ivf if config == "ours_ivf" else K)
+            return SMOTE(random_state=0, k_neighbors=FaissNN(K + 1, index_type="ivf",
+                                                             random_state=0))
+        return SMOTE(random_state=0, k_neighbors=K)
+    from smote_ann import SMOTE, FaissNN
+
+    if config == "ours_ivf":
+        return SMOTE(random_state=0, k_neighbors=FaissNN(K + 1, index_type="ivf", random_state=0))
+    return SMOTE(random_state=0, k_neighbors=K)
 
 
-def _timed_neighbours():
-    """Time spent in FaissNN's fit / kneighbors and scikit-learn's, summed."""
+def _timed_neighbours(config):
+    """Time spent in the neighbour estimators' fit / kneighbors, summed."""
     from sklearn.neighbors import NearestNeighbors
 
-    from smote_ann import FaissNN
+    classes = [NearestNeighbors]
+    if _uses_faiss(config):
+        from smote_ann import FaissNN
 
+        classes.append(FaissNN)
     spent = [0.0]
-    for cls in (FaissNN, NearestNeighbors):
+    for cls in classes:
         for name in ("fit", "kneighbors"):
             real = getattr(cls, name)
 
@@ -114,7 +127,7 @@ def _timed_neighbours():
 def worker(probe, data, config):
     """One fit_resample: wall time, peak RSS, neighbour-search share, recall."""
     sampler = _sampler(config)
-    spent = _timed_neighbours()
+    spent = _timed_neighbours(config)
     from sklearn.base import clone
 
     rng = np.random.default_rng(0)
@@ -162,11 +175,15 @@ def main(argv=None):
 
     store = args.out / "scale.json"
     saved = json.loads(store.read_text()) if store.exists() else {"records": []}
-    records = [r for r in saved["records"] if r["job"] not in args.jobs]
+    def configs_of(job):
+        return args.configs or [c for c in CONFIGS
+                                if not (job in ("10m", "20m") and c in SLOW_ON_LARGE)]
+
+    run = {(job, config) for job in args.jobs for config in configs_of(job)}
+    records = [r for r in saved["records"] if (r["job"], r["config"]) not in run]
     for job in args.jobs:
         spec = JOBS[job]
-        configs = args.configs or [c for c in CONFIGS
-                                   if not (job in ("10m", "20m") and c in SLOW_ON_LARGE)]
+        configs = configs_of(job)
         with tempfile.TemporaryDirectory(prefix="smote_ann_scale_") as tmp:
             data = f"{tmp}/train"
             X, y = clustered_data(spec["rows"], spec["features"], minority=spec["minority"])
@@ -211,7 +228,7 @@ def main(argv=None):
         "# SMOTE at scale, end to end (balanced 1:1, clustered float32 data)",
         "",
         f"Command: `python benchmarks/bench_scale.py --jobs {' '.join(args.jobs)}` "
-        "(other jobs' rows from earlier runs).  ",
+        "(rows not run by it come from earlier runs of the script).  ",
         f"Machine: {env['cpu_count']} cores, load average "
         f"{env.get('loadavg_1min_at_start', 0):.1f} at start. Each configuration in its own "
         "process; peak RSS over the baseline after imports, input included.",
