@@ -157,6 +157,50 @@ def worker(probe, data, config):
     return result
 
 
+def partition_worker(probe, data, factor):
+    """The pruned exact graph of the minority with sqrt(n) * factor lists."""
+    import math
+
+    from smote_ann.neighbors import _faiss, _graph
+
+    X, y = load_arrays(data, "X", "y")
+    X = np.ascontiguousarray(X[y == 1], dtype=np.float32)
+    n_lists = max(1, round(math.sqrt(len(X)) * factor))
+    t0 = time.perf_counter()
+    part = _graph.Partition(X, _faiss.kmeans_centroids(X, n_lists, seed=0))
+    t1 = time.perf_counter()
+    _graph.pruned_exact_search(X, part, X, K + 1, home=part.home)
+    return {"n_lists": n_lists, "partition_s": t1 - t0, "search_s": time.perf_counter() - t1}
+
+
+def partition_sweep(args, log):
+    """Time of the exact graph against the number of lists of the partition."""
+    spec = JOBS["susy"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="smote_ann_scale_") as tmp:
+        X, y = clustered_data(spec["rows"], spec["features"], minority=spec["minority"])
+        save_arrays(f"{tmp}/train", X=X, y=y)
+        del X, y
+        for factor in (0.25, 0.5, 1, 2, 4):
+            res = run_isolated(__file__, "partition_worker",
+                               dict(data=f"{tmp}/train", factor=factor))
+            rows.append({"factor": factor, **res})
+            log(f"  lists = sqrt(n) x {factor}: {res}")
+    table = markdown_table(rows, [
+        ("lists / sqrt(n)", lambda r: str(r["factor"])),
+        ("lists", lambda r: str(r.get("n_lists", "–"))),
+        ("partition s", lambda r: fmt(r.get("partition_s"), ".2f")),
+        ("search s", lambda r: fmt(r.get("search_s"), ".2f")),
+        ("total s", lambda r: fmt(r.get("partition_s", 0) + r.get("search_s", 0), ".2f")),
+    ])
+    md = ("# Exact graph of the SUSY-sized minority (170k x 18) against the partition's "
+          "lists\n\nCommand: `python benchmarks/bench_scale.py --partition-sweep`\n\n"
+          + table + "\n")
+    print(md)
+    (args.out / "scale_partition.md").write_text(md)
+    (args.out / "scale_partition.json").write_text(json.dumps(rows, indent=1))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", nargs="+", choices=list(JOBS), default=["1m", "susy"])
@@ -165,6 +209,9 @@ def main(argv=None):
                              "hour; see the module docstring)")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--partition-sweep", action="store_true",
+                        help="only time the exact graph of the SUSY-sized minority against "
+                             "the number of lists of its partition")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     have_sklearnex = importlib.util.find_spec("sklearnex") is not None
@@ -173,6 +220,9 @@ def main(argv=None):
     def log(msg):
         print(f"[{time.perf_counter() - t_start:7.1f} s] {msg}", file=sys.stderr, flush=True)
 
+    if args.partition_sweep:
+        partition_sweep(args, log)
+        return 0
     store = args.out / "scale.json"
     saved = json.loads(store.read_text()) if store.exists() else {"records": []}
     def configs_of(job):

@@ -197,3 +197,75 @@ def test_exact_tiles_cut_in_odd_places_match_sklearn(metric):
     dist = _faiss.METRICS[metric].to_distance(
         score if metric != "cosine" else -score)
     assert_same_neighbours(dist, ind, d_ref, i_ref, atol=1e-4)
+
+
+# --------------------------------------------------------------------------
+# Flat index: exact search pruned by a partition of the rows
+# --------------------------------------------------------------------------
+@pytest.fixture
+def pruned_spy(monkeypatch):
+    calls = []
+    real = _graph.pruned_exact_search
+
+    def wrapped(*args, **kwargs):
+        calls.append(kwargs.get("home") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_graph, "pruned_exact_search", wrapped)
+    return calls
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_pruned_flat_search_matches_sklearn(metric, pruned_spy):
+    X = clustered(9000, d=10).astype(np.float64)
+    X[4000:4300] = X[:300]  # duplicates
+    dist, ind = FaissNN(6, metric=metric).fit(X).kneighbors()
+    assert pruned_spy == [True]
+    ref = NearestNeighbors(n_neighbors=6, algorithm="brute", metric=metric).fit(X)
+    d_ref, i_ref = ref.kneighbors()
+    assert not (ind == np.arange(len(X))[:, np.newaxis]).any()
+    np.testing.assert_allclose(dist, d_ref, atol={"euclidean": 3e-3}.get(metric, 1e-4), rtol=1e-4)
+    # the rows returned are at the distances returned (ties with copies may swap rows)
+    B = X / np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else X
+    true = ((B[:, np.newaxis, :] - B[ind]) ** 2).sum(axis=2)
+    if metric == "cosine":
+        true = true / 2  # 1 - cos of unit vectors
+    elif metric == "euclidean":
+        true = np.sqrt(true)
+    np.testing.assert_allclose(dist, true, atol={"euclidean": 3e-3}.get(metric, 1e-4), rtol=1e-4)
+
+
+def test_pruned_flat_search_of_new_queries_and_hard_data(pruned_spy):
+    """Rows that were not fitted, and uniform data where little can be pruned."""
+    rng = np.random.default_rng(0)
+    for X, Q in [(clustered(6000), clustered(5000, seed=2)),
+                 (rng.random((6000, 24)), rng.random((5000, 24)))]:
+        dist, ind = FaissNN(5).fit(X).kneighbors(Q)
+        d_ref, i_ref = NearestNeighbors(n_neighbors=5, algorithm="brute").fit(
+            X.astype(np.float64)).kneighbors(Q)
+        assert_same_neighbours(dist, ind, d_ref, i_ref, atol=3e-3)
+    assert pruned_spy == [False, False]
+
+
+def test_pruned_flat_search_is_identical_across_n_jobs_and_pickling():
+    import pickle
+
+    X = clustered(12000)
+    X[6000:6500] = X[:500]
+    fitted = [FaissNN(6, n_jobs=n_jobs).fit(X) for n_jobs in (1, 2)]
+    fitted.append(pickle.loads(pickle.dumps(fitted[1])))
+    out = [nn.kneighbors() for nn in fitted]
+    for dist, ind in out[1:]:
+        np.testing.assert_array_equal(ind, out[0][1])
+        np.testing.assert_array_equal(dist, out[0][0])
+
+
+def test_partition_radii_bound_every_row():
+    X = clustered(5000, d=6)
+    centroids = _faiss.kmeans_centroids(X, 30, seed=0)
+    part = _graph.Partition(X, centroids)
+    assert sorted(np.concatenate(part.ids)) == list(range(len(X)))
+    for c, ids in enumerate(part.ids):
+        gap = np.linalg.norm(X[ids].astype(np.float64) - centroids[c], axis=1)
+        assert (gap <= part.radii[c] + 1e-9).all()
+        assert (part.home[ids] == c).all()

@@ -535,7 +535,8 @@ def _exhaustive(index, n_neighbors, attempt):
 _JOIN_BATCH = 1 << 20
 
 
-def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_rows=False):
+def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_rows=False,
+           partition=None):
     """k-nearest-neighbour search of the rows of X, in batches.
 
     Returns ``(dist, ind)``: float64 distances in scikit-learn's convention,
@@ -549,7 +550,10 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
     An IVF-Flat index searched with many queries per list is searched list
     by list through BLAS (`_graph.ivf_flat_search`: the same neighbours,
     several times faster); `fitted_rows` says that X holds the fitted rows
-    in order, which lets it find each query's lists from its own.
+    in order, which lets it find each query's lists from its own. A flat
+    index given a `partition` of its rows (`_graph.Partition`) is searched
+    exactly, list by list, skipping the lists the triangle inequality rules
+    out (`_graph.pruned_exact_search`).
     """
     from . import _graph
 
@@ -570,10 +574,23 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
             home = np.empty(n_queries, dtype=np.int64)
             for lst, ids in enumerate(lists.ids):
                 home[ids] = lst
+    if partition is not None:
+        batch_size = max(batch_size, _JOIN_BATCH)
+        vectors = flat_vectors(index)
     for out in _batches(n_queries, batch_size):
         # a slice of a float32 C-ordered X is searched without a copy
         query = as_float32_rows(X, out, m.normalize)
-        if lists is not None:
+        if partition is not None:
+            _, i = _graph.pruned_exact_search(
+                vectors, partition, query, k,
+                home=partition.home[out] if fitted_rows else None)
+            # distances summed over the differences (a copy is at 0), then re-ordered
+            d = _graph.direct_distances(query, vectors, i)
+            order = np.argsort(d, axis=1, kind="stable")
+            d, i = np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
+            if m.normalize:  # unit vectors: |x - q|^2 = 2 - 2 x.q
+                d = 1.0 - 0.5 * d
+        elif lists is not None:
             d, i = _graph.ivf_flat_search(lists, query, k,
                                           home=None if home is None else home[out])
         else:
@@ -665,6 +682,28 @@ def ivf_list_ranks(index, queries, targets):
         counts = (score[:, np.newaxis, :nlist] < own[:, :, np.newaxis]).sum(axis=2)
         ranks[part] = np.where(known, counts, nlist)
     return ranks
+
+
+def flat_vectors(index):
+    """The float32 rows stored by a flat index (a view of its memory), else None."""
+    flat = faiss.downcast_index(index)
+    if not isinstance(flat, faiss.IndexFlat) or flat.ntotal == 0:
+        return None
+    n, d = int(flat.ntotal), int(flat.d)
+    return faiss.rev_swig_ptr(flat.get_xb(), n * d).view(np.float32).reshape(n, d)
+
+
+def kmeans_centroids(vectors, n_clusters, seed):
+    """k-means centroids of float32 `vectors`, trained on a seeded sample."""
+    n, d = vectors.shape
+    rows = slice(None)
+    if n > _MAX_POINTS_PER_CENTROID * n_clusters:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(n, size=_MAX_POINTS_PER_CENTROID * n_clusters, replace=False))
+    kmeans = faiss.Kmeans(d, int(n_clusters), niter=10, seed=int(seed),
+                          min_points_per_centroid=1, max_points_per_centroid=1 << 30)
+    kmeans.train(np.ascontiguousarray(vectors[rows]))
+    return kmeans.centroids
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 # License: BSD-3-Clause
 
+import math
 import numbers
+import threading
 
 import numpy as np
 from scipy import sparse
@@ -14,8 +16,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._warnings import warn_at_caller
 from . import _faiss, _recall
-from ._graph import exclude_self
+from ._graph import Partition, exclude_self
 from ._recall import LowRecallWarning
+
+
+# A flat index answers fewer queries than this (or holds fewer rows) with
+# FAISS's own search: a partition would cost more than it saves.
+_MIN_PRUNED_QUERIES = 4096
 
 
 class FaissNN(BaseEstimator):
@@ -311,6 +318,9 @@ class FaissNN(BaseEstimator):
         self.n_samples_fit_ = n_samples
         self._fit_X = X
         self._duplicate_groups = groups
+        self._partition_seed = seed
+        self._partition = None
+        self._partition_lock = threading.Lock()
         return self
 
     def _tune(self, index, X, params, groups, random_state):
@@ -414,10 +424,33 @@ class FaissNN(BaseEstimator):
                 batch_size=self.batch_size,
                 groups=self._duplicate_groups,
                 fitted_rows=fitted_rows,
+                partition=self._exact_partition(X.shape[0]),
             )
         if query_is_train:
             dist, ind = exclude_self(ind, dist)
         return (dist, ind) if return_distance else ind
+
+    def _exact_partition(self, n_queries):
+        """The partition that prunes a flat index's searches of many queries.
+
+        Made on the first such search (k-means on a seeded sample, about
+        sqrt(n) / 2 lists: the fastest of sqrt(n) x 1/4, 1/2, 1, 2 and 4 on a
+        170k-row class, ``benchmarks/bench_scale.py --partition-sweep``), then
+        kept. None for
+        other indexes and for few queries, which FAISS searches directly.
+        """
+        if n_queries < _MIN_PRUNED_QUERIES or self.n_samples_fit_ < _MIN_PRUNED_QUERIES:
+            return None
+        with self._partition_lock:
+            if self._partition is None:
+                vectors = _faiss.flat_vectors(self.index_)
+                if vectors is None:
+                    return None
+                n_lists = max(1, round(math.sqrt(self.n_samples_fit_) / 2))
+                with _faiss.faiss_threads(self.n_jobs):
+                    centroids = _faiss.kmeans_centroids(vectors, n_lists, self._partition_seed)
+                    self._partition = Partition(vectors, centroids)
+            return self._partition
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Compute the (weighted) graph of k-neighbours of the points in X.
@@ -459,6 +492,8 @@ class FaissNN(BaseEstimator):
         state = self.__dict__.copy()
         if "index_" in state:
             state["index_"] = _faiss.serialize(state["index_"])
+        state.pop("_partition_lock", None)
+        state.pop("_partition", None)  # made again when needed
         return state
 
     def __setstate__(self, state):
@@ -467,6 +502,8 @@ class FaissNN(BaseEstimator):
                 state["nlist_"], state["nprobe_"], state["ef_search_"]
             )
             state["index_"] = _faiss.deserialize(state["index_"], params)
+            state["_partition"] = None
+            state["_partition_lock"] = threading.Lock()
         self.__dict__.update(state)
 
     def __sklearn_tags__(self):

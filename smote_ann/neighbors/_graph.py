@@ -364,3 +364,140 @@ def _groups(owner, n_groups):
 def _tiles(rows):
     for start in range(0, len(rows), _TILE_QUERIES):
         yield rows[start:start + _TILE_QUERIES]
+
+
+# --------------------------------------------------------------------------
+# Exact search pruned by a partition of the rows
+# --------------------------------------------------------------------------
+class Partition:
+    """Rows of a fitted set grouped around centroids, for exact pruned searches.
+
+    `ids[c]` are the rows nearest to centroid c (ascending), `radii[c]` the
+    largest distance from c to one of them. No row of list c is nearer to a
+    query q than ``|q - c| - radii[c]`` (triangle inequality).
+    """
+
+    def __init__(self, vectors, centroids):
+        self.centroids = centroids
+        nlist = len(centroids)
+        owner = _blocked_search(centroids, vectors, 1, l2=True, normalize=False)[1][:, 0]
+        self.home = owner
+        self.ids = _groups(owner, nlist)
+        self.radii = np.zeros(nlist, dtype=np.float64)
+        gap = vectors.astype(np.float64) - centroids[owner]
+        np.maximum.at(self.radii, owner, np.sqrt(np.einsum("ij,ij->i", gap, gap)))
+
+
+# A batch is searched without pruning when more than this share of its
+# (query, row) pairs would be scanned anyway (data of high intrinsic dimension).
+_MAX_PRUNED_SHARE = 0.5
+
+
+def pruned_exact_search(vectors, partition, queries, n_neighbors, *, home=None):
+    """The exact `n_neighbors` nearest `vectors` (squared L2) of each float32 query.
+
+    Each query first searches its home list (the list of its nearest
+    centroid, or `home`), then only the lists whose triangle-inequality
+    bound does not exclude a row nearer than its k-th best so far. The
+    answer is that of `exact_search` (up to float32 round-off and the order
+    of ties); on data where little can be pruned, `exact_search` runs instead.
+    Returns ``(score, ind)`` as `exact_search` does.
+    """
+    centroids = partition.centroids
+    nlist = len(centroids)
+    k = int(min(n_neighbors, len(vectors)))
+    n_queries = len(queries)
+    if home is None:
+        home = _blocked_search(centroids, queries, 1, l2=True, normalize=False)[1][:, 0]
+    scaled = queries * np.float32(-2.0)
+    q_norms = np.einsum("ij,ij->i", queries, queries)
+    best = np.full((n_queries, k), np.inf, dtype=np.float32)
+    best_ind = np.full((n_queries, k), -1, dtype=np.int64)
+    by_home = _groups(np.asarray(home), nlist)
+    c_norms = np.einsum("ij,ij->i", centroids, centroids)
+    slack = 2 * np.sqrt(_ULPS * (q_norms.max(initial=0.0) + c_norms.max(initial=0.0)))
+    n_threads = max(1, min(nlist, _faiss.max_threads()))
+    merging = threading.Lock()
+    needed = [[] for _ in range(nlist)]  # per list: the queries that must scan it
+
+    def rows_of(lst):
+        ids = partition.ids[lst]
+        block = vectors[ids]
+        return ids, block, np.einsum("ij,ij->i", block, block)
+
+    def search_home(h):
+        ids, block, norms = rows_of(h)
+        for rows in _tiles(by_home[h]):
+            if ids.size:
+                s = block @ scaled[rows].T
+                s += norms[:, np.newaxis]
+                top, pos = _smallest_per_column(s, k)
+                best[rows] = top
+                best_ind[rows] = np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
+            # the lists that may hold a row nearer than the k-th found here
+            d = scaled[rows] @ centroids.T
+            d += c_norms
+            d += q_norms[rows][:, np.newaxis]
+            kth = np.sqrt(np.maximum(best[rows, k - 1] + q_norms[rows], 0.0))
+            reach = np.sqrt(np.maximum(d, 0.0)) - partition.radii
+            query, lst = np.nonzero(reach <= (kth + slack)[:, np.newaxis])
+            keep = lst != h
+            with merging:
+                for part_list, part_rows in _split_by(lst[keep], rows[query[keep]]):
+                    needed[part_list].append(part_rows)
+
+    def search_list(lst):
+        if not needed[lst]:
+            return
+        ids, block, norms = rows_of(lst)
+        for rows in _tiles(np.sort(np.concatenate(needed[lst]))):
+            s = scaled[rows] @ block.T
+            s += norms
+            query, pos = np.divmod(np.flatnonzero(s <= best[rows, k - 1:k]), len(ids))
+            if query.size == 0:
+                continue
+            changes = np.flatnonzero(np.diff(query)) + 1
+            line = np.zeros(query.size, dtype=np.int64)
+            line[changes] = 1
+            line = np.cumsum(line)
+            owners = rows[query[np.concatenate([[0], changes])]]
+            with merging:
+                best[owners], best_ind[owners] = top_k_grouped(
+                    line, s[query, pos], ids[pos], len(owners), k,
+                    best[owners], best_ind[owners])
+
+    with _single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
+        for _ in pool.map(search_home, range(nlist)):
+            pass
+        sizes = np.array([len(ids) for ids in partition.ids])
+        scanned = sum(sizes[lst] * sum(map(len, parts)) for lst, parts in enumerate(needed))
+        if scanned > _MAX_PRUNED_SHARE * n_queries * len(vectors):
+            return _blocked_search(vectors, queries, k, l2=True, normalize=False)
+        for _ in pool.map(search_list, range(nlist)):
+            pass
+    best += q_norms[:, np.newaxis]
+    return best, best_ind
+
+
+def _split_by(keys, values):
+    """``(key, values of that key)`` for each distinct key."""
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else []
+    for a, b in zip(starts, list(starts[1:]) + [keys.size]):
+        yield keys[a], values[a:b]
+
+
+def direct_distances(queries, vectors, ind):
+    """Squared L2 distances from each query to its rows `ind` of `vectors`,
+    summed over the differences (no |x|^2 + |q|^2 - 2 x.q cancellation: an
+    identical row is at distance 0). ``-1`` entries get infinity."""
+    out = np.empty(ind.shape, dtype=np.float32)
+    step = max(1, (1 << 21) // max(1, ind.shape[1] * queries.shape[1]))
+    for start in range(0, len(ind), step):
+        part = slice(start, start + step)
+        rows = ind[part]
+        diff = vectors[np.maximum(rows, 0)] - queries[part][:, np.newaxis, :]
+        out[part] = np.einsum("qkd,qkd->qk", diff, diff)
+        out[part][rows < 0] = np.inf
+    return out
