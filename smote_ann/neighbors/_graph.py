@@ -263,20 +263,7 @@ def ivf_flat_search(lists, queries, n_neighbors, *, home=None):
         ids = lists.ids[lst]
         for rows in _tiles(further[lst] // max(nprobe - 1, 1)) if ids.size else ():
             s = scores(lst, rows, by_query=True)
-            # candidates no worse than the query's k-th so far (which only
-            # improves: a stale read keeps more, never loses one that counts)
-            query, pos = np.divmod(np.flatnonzero(s <= best[rows, k - 1:k]), len(ids))
-            if query.size == 0:
-                continue
-            changes = np.flatnonzero(np.diff(query)) + 1
-            line = np.zeros(query.size, dtype=np.int64)
-            line[changes] = 1
-            line = np.cumsum(line)
-            owners = rows[query[np.concatenate([[0], changes])]]
-            with merging:
-                best[owners], best_ind[owners] = top_k_grouped(
-                    line, s[query, pos], ids[pos], len(owners), k,
-                    best[owners], best_ind[owners])
+            _merge_under(s, rows, ids, best, best_ind, merging)
 
     merging = threading.Lock()
     n_threads = max(1, min(nlist, _faiss.max_threads()))
@@ -352,6 +339,28 @@ def _probes(lists, queries, nprobe, home):
         probes[redo] = _blocked_search(centroids, queries[redo], nprobe, l2=True,
                                        normalize=False)[1]
     return probes
+
+
+def _merge_under(score, rows, ids, best, best_ind, lock):
+    """Merge the entries of `score` (queries `rows` x fitted rows `ids`) that
+    are no worse than each query's k-th best into its best, under `lock`.
+
+    The k-th best only improves, so a stale read of it keeps more entries,
+    never loses one that counts: the result is the k smallest (score, row)
+    of all entries whatever the order in which threads merge.
+    """
+    k = best.shape[1]
+    query, pos = np.divmod(np.flatnonzero(score <= best[rows, k - 1:k]), len(ids))
+    if query.size == 0:
+        return
+    changes = np.flatnonzero(np.diff(query)) + 1
+    line = np.zeros(query.size, dtype=np.int64)
+    line[changes] = 1
+    line = np.cumsum(line)
+    owners = rows[query[np.concatenate([[0], changes])]]
+    with lock:
+        best[owners], best_ind[owners] = top_k_grouped(
+            line, score[query, pos], ids[pos], len(owners), k, best[owners], best_ind[owners])
 
 
 def _groups(owner, n_groups):
@@ -453,18 +462,7 @@ def pruned_exact_search(vectors, partition, queries, n_neighbors, *, home=None):
         for rows in _tiles(np.sort(np.concatenate(needed[lst]))):
             s = scaled[rows] @ block.T
             s += norms
-            query, pos = np.divmod(np.flatnonzero(s <= best[rows, k - 1:k]), len(ids))
-            if query.size == 0:
-                continue
-            changes = np.flatnonzero(np.diff(query)) + 1
-            line = np.zeros(query.size, dtype=np.int64)
-            line[changes] = 1
-            line = np.cumsum(line)
-            owners = rows[query[np.concatenate([[0], changes])]]
-            with merging:
-                best[owners], best_ind[owners] = top_k_grouped(
-                    line, s[query, pos], ids[pos], len(owners), k,
-                    best[owners], best_ind[owners])
+            _merge_under(s, rows, ids, best, best_ind, merging)
 
     with _single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
         for _ in pool.map(search_home, range(nlist)):
