@@ -51,6 +51,41 @@ def _single_threaded_blas():
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
+_END = object()
+
+
+def _for_each(func, items, n_threads):
+    """``func(item)`` for every item, on `n_threads` threads, the caller's one.
+
+    The calling thread works too: each new thread that calls BLAS gets its
+    own OpenBLAS buffer (about 36 MB resident), and the caller has one
+    already. Items are handed out one at a time, in order.
+    """
+    items = iter(items)
+    n_threads = max(1, int(n_threads))
+    if n_threads == 1:
+        for item in items:
+            func(item)
+        return
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                item = next(items, _END)
+            if item is _END:
+                return
+            func(item)
+
+    with ThreadPoolExecutor(n_threads - 1) as helpers:
+        running = [helpers.submit(work) for _ in range(n_threads - 1)]
+        try:
+            work()
+        finally:
+            for helper in running:
+                helper.result()
+
+
 def exact_search(X, queries, n_neighbors, *, metric):
     """The `n_neighbors` nearest rows of X to each float32 row of `queries`, exactly.
 
@@ -98,14 +133,13 @@ def _blocked_search(X, queries, n_neighbors, *, l2, normalize):
             )
 
     n_threads = min(len(tiles), _faiss.max_threads())
-    with _single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
+    with _single_threaded_blas():
         for start in range(0, n_samples, _ROWS_PER_BLOCK):
             rows = slice(start, start + _ROWS_PER_BLOCK)
             block = _faiss.as_float32_rows(X, rows, normalize)
             if l2:
                 block = np.hstack([block, np.einsum("ij,ij->i", block, block)[:, np.newaxis]])
-            for done in pool.map(search_tile, tiles, [block] * len(tiles), [start] * len(tiles)):
-                pass
+            _for_each(lambda tile: search_tile(tile, block, start), tiles, n_threads)
     if l2:
         best += (queries.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)[:, np.newaxis]
     return best, best_ind
@@ -267,15 +301,12 @@ def ivf_flat_search(lists, queries, n_neighbors, *, home=None):
 
     merging = threading.Lock()
     n_threads = max(1, min(nlist, _faiss.max_threads()))
-    with _single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
-        norms = None if inner else list(pool.map(
-            lambda v: np.einsum("ij,ij->i", v, v), lists.vectors))
-        for _ in pool.map(search_first, range(nlist)):
-            pass
+    norms = None if inner else [np.einsum("ij,ij->i", v, v) for v in lists.vectors]
+    with _single_threaded_blas():
+        _for_each(search_first, range(nlist), n_threads)
         # the further lists merge into each query's best as they come: the
         # k smallest (score, row) of all candidates, whatever the order
-        for _ in pool.map(search_further, range(nlist)):
-            pass
+        _for_each(search_further, range(nlist), n_threads)
     if not inner:
         best += np.einsum("ij,ij->i", queries, queries)[:, np.newaxis]
     else:
@@ -331,9 +362,8 @@ def _probes(lists, queries, nprobe, home):
             exact[rows] = reach[h] - own >= farthest + 2 * slack
 
     by_home = _groups(np.asarray(home), nlist)
-    with _single_threaded_blas(), ThreadPoolExecutor(max(1, min(nlist, _faiss.max_threads()))) as pool:
-        for _ in pool.map(search_home, range(nlist)):
-            pass
+    with _single_threaded_blas():
+        _for_each(search_home, range(nlist), min(nlist, _faiss.max_threads()))
     redo = np.flatnonzero(~exact)
     if redo.size:
         probes[redo] = _blocked_search(centroids, queries[redo], nprobe, l2=True,
@@ -452,7 +482,7 @@ def pruned_exact_search(vectors, partition, queries, n_neighbors, *, home=None):
             query, lst = np.nonzero(reach <= (kth + slack)[:, np.newaxis])
             keep = lst != h
             with merging:
-                for part_list, part_rows in _split_by(lst[keep], rows[query[keep]]):
+                for part_list, part_rows in _split_by(lst[keep], rows[query[keep]].astype(np.int32)):
                     needed[part_list].append(part_rows)
 
     def search_list(lst):
@@ -464,15 +494,13 @@ def pruned_exact_search(vectors, partition, queries, n_neighbors, *, home=None):
             s += norms
             _merge_under(s, rows, ids, best, best_ind, merging)
 
-    with _single_threaded_blas(), ThreadPoolExecutor(n_threads) as pool:
-        for _ in pool.map(search_home, range(nlist)):
-            pass
+    with _single_threaded_blas():
+        _for_each(search_home, range(nlist), n_threads)
         sizes = np.array([len(ids) for ids in partition.ids])
         scanned = sum(sizes[lst] * sum(map(len, parts)) for lst, parts in enumerate(needed))
         if scanned > _MAX_PRUNED_SHARE * n_queries * len(vectors):
             return _blocked_search(vectors, queries, k, l2=True, normalize=False)
-        for _ in pool.map(search_list, range(nlist)):
-            pass
+        _for_each(search_list, range(nlist), n_threads)
     best += q_norms[:, np.newaxis]
     return best, best_ind
 
@@ -491,7 +519,7 @@ def direct_distances(queries, vectors, ind):
     summed over the differences (no |x|^2 + |q|^2 - 2 x.q cancellation: an
     identical row is at distance 0). ``-1`` entries get infinity."""
     out = np.empty(ind.shape, dtype=np.float32)
-    step = max(1, (1 << 21) // max(1, ind.shape[1] * queries.shape[1]))
+    step = max(1, (1 << 18) // max(1, ind.shape[1] * queries.shape[1]))
     for start in range(0, len(ind), step):
         part = slice(start, start + step)
         rows = ind[part]
