@@ -112,7 +112,10 @@ class FaissNN(BaseEstimator):
 
     batch_size : int, default=8192
         Number of rows converted to float32 and searched at once; bounds the
-        memory used by queries (and by adding vectors in :meth:`fit`).
+        memory used by queries (and by adding vectors in :meth:`fit`). The
+        BLAS searches of many queries (see Notes) take at least 65,536
+        (flat) or 1,048,576 (IVF-Flat) queries at once, about 100 bytes each
+        beyond their float32 rows.
 
     n_jobs : int, default=None
         Number of FAISS (OpenMP) threads used by :meth:`fit` and the queries.
@@ -188,6 +191,17 @@ class FaissNN(BaseEstimator):
     queries; those queries are repeated with a widened search (all IVF lists, a
     larger HNSW beam), so the result never contains FAISS's ``-1``
     placeholders. If results are still missing a RuntimeError is raised.
+
+    Searches of many queries run through BLAS (matrix products of queries
+    and fitted rows) rather than one query at a time. A flat index with 4096
+    queries or more groups the fitted rows around about ``sqrt(n) / 2``
+    k-means centroids (once, on the first such search) and skips the groups
+    the triangle inequality rules out: the answer stays exact. An
+    ``IVF{n},Flat`` index scans each list against all the queries that probe
+    it: the lists scanned, hence the neighbours, are those of FAISS's own
+    search. Querying the fitted array again (``fit(X)`` then
+    ``kneighbors(X)``, as imbalanced-learn does) is recognised and answered
+    like ``kneighbors()``, each row then first among its own neighbours.
 
     HNSW graphs (``index_type="hnsw"`` or an ``"HNSW..."`` factory string)
     store each distinct row once: thousands of copies of one row, common in
