@@ -269,3 +269,16 @@ def test_partition_radii_bound_every_row():
         gap = np.linalg.norm(X[ids].astype(np.float64) - centroids[c], axis=1)
         assert (gap <= part.radii[c] + 1e-9).all()
         assert (part.home[ids] == c).all()
+
+
+def test_cosine_with_zero_rows_matches_sklearn():
+    """A zero row has no direction (cosine distance 1 to everything): the
+    pruned search, which ranks unit vectors by distance, must not serve it."""
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 3, size=(6000, 2)).astype(np.float64)  # (0, 0) rows among them
+    assert not X.any(axis=1).all()
+    nn = FaissNN(5, metric="cosine").fit(X)
+    d_ref = NearestNeighbors(n_neighbors=5, metric="cosine", algorithm="brute").fit(X)
+    np.testing.assert_allclose(nn.kneighbors()[0], d_ref.kneighbors()[0], atol=1e-5)
+    queries = np.vstack([np.zeros((1, 2)), X[:5000]])
+    np.testing.assert_allclose(nn.kneighbors(queries)[0], d_ref.kneighbors(queries)[0], atol=1e-5)

@@ -458,8 +458,9 @@ class FaissNN(BaseEstimator):
         with self._partition_lock:
             if self._partition is None:
                 vectors = _faiss.flat_vectors(self.index_)
-                if vectors is None:
-                    return None
+                if vectors is None or (_faiss.METRICS[self.metric].normalize and not np.einsum(
+                        "ij,ij->i", vectors, vectors).all()):
+                    return None  # not flat, or zero rows, whose cosine ranks no distance
                 n_lists = max(1, round(math.sqrt(self.n_samples_fit_) / 2))
                 with _faiss.faiss_threads(self.n_jobs):
                     centroids = _faiss.kmeans_centroids(vectors, n_lists, self._partition_seed)
