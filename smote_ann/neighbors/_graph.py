@@ -289,9 +289,7 @@ def ivf_flat_search(lists, queries, n_neighbors, *, home=None):
         if ids.size == 0:
             return
         for rows in _tiles(first[lst]):
-            top, pos = _smallest_per_column(scores(lst, rows), k)
-            best[rows] = top
-            best_ind[rows] = np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
+            _set_best(scores(lst, rows), rows, ids, best, best_ind)
 
     def search_further(lst):
         ids = lists.ids[lst]
@@ -371,6 +369,14 @@ def _probes(lists, queries, nprobe, home):
     return probes
 
 
+def _set_best(score, rows, ids, best, best_ind):
+    """Each query's best from its first list: the k smallest of each column of
+    `score` (fitted rows `ids` x queries `rows`), before any other list."""
+    top, pos = _smallest_per_column(score, best.shape[1])
+    best[rows] = top
+    best_ind[rows] = np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
+
+
 def _merge_under(score, rows, ids, best, best_ind, lock):
     """Merge the entries of `score` (queries `rows` x fitted rows `ids`) that
     are no worse than each query's k-th best into its best, under `lock`.
@@ -383,11 +389,10 @@ def _merge_under(score, rows, ids, best, best_ind, lock):
     query, pos = np.divmod(np.flatnonzero(score <= best[rows, k - 1:k]), len(ids))
     if query.size == 0:
         return
-    changes = np.flatnonzero(np.diff(query)) + 1
-    line = np.zeros(query.size, dtype=np.int64)
-    line[changes] = 1
-    line = np.cumsum(line)
-    owners = rows[query[np.concatenate([[0], changes])]]
+    # `query` ascends: number its distinct values 0, 1, ... (the merge's groups)
+    new = np.r_[True, query[1:] != query[:-1]]
+    line = np.cumsum(new) - 1
+    owners = rows[query[new]]
     with lock:
         best[owners], best_ind[owners] = top_k_grouped(
             line, score[query, pos], ids[pos], len(owners), k, best[owners], best_ind[owners])
@@ -408,6 +413,10 @@ def _tiles(rows):
 # --------------------------------------------------------------------------
 # Exact search pruned by a partition of the rows
 # --------------------------------------------------------------------------
+# Rows assigned to their centroid at once when a partition is made.
+_PARTITION_BLOCK = 1 << 16
+
+
 class Partition:
     """Rows of a fitted set grouped around centroids, for exact pruned searches.
 
@@ -419,12 +428,16 @@ class Partition:
     def __init__(self, vectors, centroids):
         self.centroids = centroids
         nlist = len(centroids)
-        owner = _blocked_search(centroids, vectors, 1, l2=True, normalize=False)[1][:, 0]
-        self.home = owner
-        self.ids = _groups(owner, nlist)
+        self.home = np.empty(len(vectors), dtype=np.int64)
         self.radii = np.zeros(nlist, dtype=np.float64)
-        gap = vectors.astype(np.float64) - centroids[owner]
-        np.maximum.at(self.radii, owner, np.sqrt(np.einsum("ij,ij->i", gap, gap)))
+        # a block of rows at a time: no copy of all the rows (a flat index may hold millions)
+        for start in range(0, len(vectors), _PARTITION_BLOCK):
+            block = vectors[start:start + _PARTITION_BLOCK]
+            owner = _blocked_search(centroids, block, 1, l2=True, normalize=False)[1][:, 0]
+            self.home[start:start + len(block)] = owner
+            gap = block.astype(np.float64) - centroids[owner]
+            np.maximum.at(self.radii, owner, np.sqrt(np.einsum("ij,ij->i", gap, gap)))
+        self.ids = _groups(self.home, nlist)
 
 
 # A batch is searched without pruning when more than this share of its
@@ -470,9 +483,7 @@ def pruned_exact_search(vectors, partition, queries, n_neighbors, *, home=None):
             if ids.size:
                 s = block @ scaled[rows].T
                 s += norms[:, np.newaxis]
-                top, pos = _smallest_per_column(s, k)
-                best[rows] = top
-                best_ind[rows] = np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
+                _set_best(s, rows, ids, best, best_ind)
             # the lists that may hold a row nearer than the k-th found here
             d = scaled[rows] @ centroids.T
             d += c_norms
