@@ -630,7 +630,8 @@ def _release_freed_memory():
 
     The BLAS searches free many medium-sized temporaries, which glibc keeps
     for reuse; without this, the resident memory they leave stays counted
-    while the samplers allocate their output (+100 MB on a 100k-row class).
+    while the samplers allocate their output (SMOTE on a 1M x 32 job, 100k
+    minority rows: 112 MB left after the search, 53 MB of it given back).
     """
     try:
         _libc().malloc_trim(0)

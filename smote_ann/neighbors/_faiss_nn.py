@@ -460,12 +460,15 @@ class FaissNN(BaseEstimator):
                 vectors = _faiss.flat_vectors(self.index_)
                 if vectors is None or (_faiss.METRICS[self.metric].normalize and not np.einsum(
                         "ij,ij->i", vectors, vectors).all()):
-                    return None  # not flat, or zero rows, whose cosine ranks no distance
-                n_lists = max(1, round(math.sqrt(self.n_samples_fit_) / 2))
-                with _faiss.faiss_threads(self.n_jobs):
-                    centroids = _faiss.kmeans_centroids(vectors, n_lists, self._partition_seed)
-                    self._partition = Partition(vectors, centroids)
-            return self._partition
+                    # not flat, or zero rows, whose cosine ranks no distance: never
+                    self._partition = False
+                else:
+                    n_lists = max(1, round(math.sqrt(self.n_samples_fit_) / 2))
+                    with _faiss.faiss_threads(self.n_jobs):
+                        centroids = _faiss.kmeans_centroids(vectors, n_lists,
+                                                            self._partition_seed)
+                        self._partition = Partition(vectors, centroids)
+            return self._partition or None
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Compute the (weighted) graph of k-neighbours of the points in X.
