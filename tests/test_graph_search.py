@@ -37,18 +37,28 @@ def assert_same_neighbours(d, i, d_ref, i_ref, rtol=1e-4, atol=1e-4):
     np.testing.assert_array_equal(i[distinct], i_ref[distinct])
 
 
-@pytest.fixture
-def spy(monkeypatch):
-    """Counts the calls of the grouped IVF search (so a test knows it ran)."""
+def _spy_on(monkeypatch, name):
+    """Records each call of ``_graph.<name>`` (True when given the queries'
+    home lists), so that a test knows which search ran."""
     calls = []
-    real = _graph.ivf_flat_search
+    real = getattr(_graph, name)
 
     def wrapped(*args, **kwargs):
         calls.append(kwargs.get("home") is not None)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_graph, "ivf_flat_search", wrapped)
+    monkeypatch.setattr(_graph, name, wrapped)
     return calls
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    return _spy_on(monkeypatch, "ivf_flat_search")
+
+
+@pytest.fixture
+def pruned_spy(monkeypatch):
+    return _spy_on(monkeypatch, "pruned_exact_search")
 
 
 # --------------------------------------------------------------------------
@@ -181,46 +191,36 @@ def test_top_k_grouped_matches_lexsort(seed):
         assert (got_r[g, n:] == -1).all() and np.isinf(got_v[g, n:]).all()
 
 
-@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine"])
-def test_exact_tiles_cut_in_odd_places_match_sklearn(metric):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_exact_tiles_cut_in_odd_places_match_sklearn(metric, dtype):
     """More rows than one block, more queries than one tile, duplicates."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(4096 + 700, 5))
+    X = rng.normal(size=(4096 + 700, 5)).astype(dtype)
     X[4090:4110] = X[0]  # copies across a block boundary
     queries = np.ascontiguousarray(X[::17][:300], dtype=np.float32)
     if metric == "cosine":
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     score, ind = _graph.exact_search(X, queries, 6, metric=metric)
-    ref = NearestNeighbors(n_neighbors=6, algorithm="brute",
-                           metric="cosine" if metric == "cosine" else "sqeuclidean").fit(X)
-    d_ref, i_ref = ref.kneighbors(X[::17][:300])
+    X64 = X.astype(np.float64)
+    ref = NearestNeighbors(n_neighbors=6, algorithm="brute", metric=metric).fit(X64)
+    d_ref, i_ref = ref.kneighbors(X64[::17][:300])
     dist = _faiss.METRICS[metric].to_distance(
         score if metric != "cosine" else -score)
-    assert_same_neighbours(dist, ind, d_ref, i_ref, atol=1e-4)
+    assert_same_neighbours(dist, ind, d_ref, i_ref, atol=2e-3 if metric == "euclidean" else 1e-4)
 
 
 # --------------------------------------------------------------------------
 # Flat index: exact search pruned by a partition of the rows
 # --------------------------------------------------------------------------
-@pytest.fixture
-def pruned_spy(monkeypatch):
-    calls = []
-    real = _graph.pruned_exact_search
-
-    def wrapped(*args, **kwargs):
-        calls.append(kwargs.get("home") is not None)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_graph, "pruned_exact_search", wrapped)
-    return calls
-
-
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
-def test_pruned_flat_search_matches_sklearn(metric, pruned_spy):
-    X = clustered(9000, d=10).astype(np.float64)
+def test_pruned_flat_search_matches_sklearn(metric, dtype, pruned_spy):
+    X = clustered(9000, d=10).astype(dtype)
     X[4000:4300] = X[:300]  # duplicates
     dist, ind = FaissNN(6, metric=metric).fit(X).kneighbors()
     assert pruned_spy == [True]
+    X = X.astype(np.float64)
     ref = NearestNeighbors(n_neighbors=6, algorithm="brute", metric=metric).fit(X)
     d_ref, i_ref = ref.kneighbors()
     assert not (ind == np.arange(len(X))[:, np.newaxis]).any()
