@@ -31,8 +31,9 @@ graph of 1M rows is 10^12 distances: many minutes to more than an hour) unless
 approximate configurations: recall@5 of the minority's neighbour graph on 1000
 sampled rows against an exact search (``smote_ann.measure_recall``).
 
-Results: ``results/scale.json`` and ``results/scale.md`` (rows of the jobs
-and configurations not run this time are kept from earlier runs).
+Results: ``results/scale.json``, ``results/scale.md`` and the plot of time
+against rows ``results/scale_time.png`` (rows of the jobs and configurations
+not run this time are kept from earlier runs).
 """
 
 # License: BSD-3-Clause
@@ -201,6 +202,31 @@ def partition_sweep(args, log):
     (args.out / "scale_partition.json").write_text(json.dumps(rows, indent=1))
 
 
+def plot(records, path):
+    """Wall time against output rows, one line per configuration (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for config in CONFIGS:
+        points = sorted((r["n_out"], r["wall_s"]) for r in records
+                        if r["config"] == config and "wall_s" in r)
+        if points:
+            ax.plot(*zip(*points), marker="o", label=config)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("rows out (originals + synthetic)")
+    ax.set_ylabel("fit_resample wall time, s")
+    ax.set_title("SMOTE end to end, balanced 1:1 (2 cores)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", nargs="+", choices=list(JOBS), default=["1m", "susy"])
@@ -288,6 +314,7 @@ def main(argv=None):
     print(md)
     store.write_text(json.dumps({"environment": env, "records": records}, indent=1))
     (args.out / "scale.md").write_text(md + "\n")
+    plot(records, args.out / "scale_time.png")
     log(f"done: {store}")
     return 0
 
