@@ -585,8 +585,8 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
         # a slice of a float32 C-ordered X is searched without a copy
         query = as_float32_rows(X, out, m.normalize)
         # a zero row has no direction: its cosine ranking is not a distance ranking
-        if partition is not None and not (m.normalize and not np.einsum(
-                "ij,ij->i", query, query).all()):
+        directionless = m.normalize and not np.einsum("ij,ij->i", query, query).all()
+        if partition is not None and not directionless:
             _, i = _graph.pruned_exact_search(
                 vectors, partition, query, k,
                 home=partition.home[out] if fitted_rows else None)
