@@ -226,9 +226,12 @@ def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
     # as likely to fall short of it over all rows as to exceed it.
     tuned, reached = [], True
     if tune_nprobe and params.nprobe is not None:
-        start = _nprobe_guess(index, reference, target, params.nprobe, n_samples)
+        start, floor = _nprobe_guess(index, reference, target, params.nprobe, n_samples)
+        # below a guess read off the lists' ranks the target is out of reach
+        # (fewer true neighbours scanned; ties aside): no search there
         nprobe, _, reached = smallest_reaching(
-            lambda p: score(replace(params, nprobe=p)), 1, params.nlist, start, target
+            lambda p: score(replace(params, nprobe=p)), start if floor else 1,
+            params.nlist, start, target
         )
         params = replace(params, nprobe=nprobe)
         tuned.append("nprobe")
@@ -253,12 +256,13 @@ def _nprobe_guess(index, reference, target, default, n_population):
 
     Read off the rank of each true neighbour's list for its query, with the
     criterion `tune` applies to searches; exact for an IVF index storing full
-    vectors (up to ties), a lower bound for compressed codes. `default` when
-    the lists cannot be read.
+    vectors (up to ties), a lower bound for compressed codes. Returns
+    ``(nprobe, floor)``: `floor` says no smaller nprobe can reach the target
+    (read off the ranks); ``(default, False)`` when the lists cannot be read.
     """
     ranks = _faiss.ivf_list_ranks(index, reference.queries, reference.neighbors)
     if ranks is None:
-        return default
+        return default, False
 
     def covered(p):
         return lower_bound((ranks < p).mean(axis=1), n_population) >= target
@@ -266,11 +270,11 @@ def _nprobe_guess(index, reference, target, default, n_population):
     nlist = int(ranks.max()) + 1
     lo, hi = 0, nlist  # covered(hi) holds unless some list is unknown
     if not covered(hi):
-        return hi
+        return hi, True
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if covered(mid) else (mid, hi)
-    return hi
+    return hi, True
 
 
 # --------------------------------------------------------------------------
