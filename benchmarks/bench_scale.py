@@ -100,42 +100,86 @@ def _sampler(config):
     return SMOTE(random_state=0, k_neighbors=K)
 
 
-def _timed_neighbours(config):
-    """Time spent in the neighbour estimators' fit / kneighbors, summed."""
+def _timed(owner, name, spent, phase):
+    """Wrap ``owner.name`` so that its calls add their wall time to ``spent[phase]``."""
+    real = getattr(owner, name)
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            spent[phase] += time.perf_counter() - t0
+
+    setattr(owner, name, timed)
+
+
+# Phases of our fit_resample, in the order they run: validation of X and y,
+# the neighbour search (fit and kneighbors of the neighbour estimators), the
+# rest of the planning (the random plan of bases and partners), the
+# allocation of the output, the copy of the original rows into it, and the
+# generation of the synthetic rows (interpolation, written in place).
+PHASES = ["validation", "neighbours", "plan", "allocation", "copy", "generation"]
+
+
+def _phase_clock(config):
+    """Seconds spent in each phase, summed over calls (imbalanced-learn's
+    configurations: the neighbour search only)."""
     from sklearn.neighbors import NearestNeighbors
 
-    classes = [NearestNeighbors]
+    spent = dict.fromkeys(PHASES, 0.0)
+    owners = [NearestNeighbors]
     if _uses_faiss(config):
         from smote_ann import FaissNN
 
-        classes.append(FaissNN)
-    spent = [0.0]
-    for cls in classes:
+        owners.append(FaissNN)
+    for cls in owners:
         for name in ("fit", "kneighbors"):
-            real = getattr(cls, name)
+            _timed(cls, name, spent, "neighbours")
+    if config.startswith("ours"):
+        import numpy
 
-            def timed(self, *args, _real=real, **kwargs):
-                t0 = time.perf_counter()
-                try:
-                    return _real(self, *args, **kwargs)
-                finally:
-                    spent[0] += time.perf_counter() - t0
+        from smote_ann import _generation, _sinks, over_sampling
 
-            setattr(cls, name, timed)
+        _timed(over_sampling, "check_sampler_input", spent, "validation")
+        _timed(over_sampling.SMOTE, "_make_plans", spent, "plan")  # minus the search, below
+        _timed(_generation.Resampling, "fill", spent, "copy")  # minus the generation
+        _timed(_generation, "fill_synthetic", spent, "generation")
+
+        real_empty = numpy.empty
+
+        def to_arrays(resampling):  # _sinks.to_arrays with its allocation timed
+            t0 = time.perf_counter()
+            X_out = real_empty((resampling.n_rows, resampling.n_features), resampling.dtype)
+            y_out = real_empty(resampling.n_rows, resampling.y_dtype)
+            spent["allocation"] += time.perf_counter() - t0
+            resampling.fill(X_out, y_out)
+            return X_out, y_out
+
+        _sinks.to_arrays = over_sampling.to_arrays = to_arrays
     return spent
+
+
+def _phase_shares(spent, wall):
+    """Each phase's share of the wall time (nested phases made exclusive)."""
+    seconds = dict(spent)
+    seconds["plan"] = max(0.0, seconds["plan"] - seconds["neighbours"])
+    seconds["copy"] = max(0.0, seconds["copy"] - seconds["generation"])
+    seconds["other"] = max(0.0, wall - sum(seconds.values()))
+    return seconds
 
 
 def worker(probe, data, config):
     """One fit_resample: wall time, peak RSS, neighbour-search share, recall."""
     sampler = _sampler(config)
-    spent = _timed_neighbours(config)
+    spent = _phase_clock(config)
     from sklearn.base import clone
 
     rng = np.random.default_rng(0)
     n_features = np.load(f"{data}.X.npy", mmap_mode="r").shape[1]
     warm = rng.normal(size=(400, n_features)).astype(np.float32)
     clone(sampler).fit_resample(warm, (np.arange(400) % 10 == 0).astype(np.int8))
-    spent[0] = 0.0
+    spent.update(dict.fromkeys(spent, 0.0))
     probe.start()
     X, y = load_arrays(data, "X", "y")
     t0 = time.perf_counter()
@@ -144,7 +188,8 @@ def worker(probe, data, config):
         X_res, y_res = sampler.fit_resample(X, y)
     wall = time.perf_counter() - t0
     result = {
-        "wall_s": wall, "neighbours_s": spent[0], "peak_bytes": probe.peak_bytes(),
+        "wall_s": wall, "neighbours_s": spent["neighbours"], "peak_bytes": probe.peak_bytes(),
+        "phases_s": _phase_shares(spent, wall) if config.startswith("ours") else None,
         "input_bytes": X.nbytes + y.nbytes, "output_bytes": X_res.nbytes + y_res.nbytes,
         "n_out": int(len(y_res)),
     }
@@ -299,6 +344,15 @@ def main(argv=None):
         ("recall@5", lambda r: fmt(r.get("recall"), ".3f") if "recall" in r else
          ("exact" if "wall_s" in r else "–")),
     ])
+    timed = [r for r in records if r.get("phases_s")]
+    phase_table = markdown_table(timed, [
+        ("job", lambda r: r["job"]),
+        ("configuration", lambda r: r["config"]),
+        ("wall s", lambda r: fmt(r["wall_s"], ".2f")),
+        *[(phase, lambda r, phase=phase: "{:.2f} s ({:.0%})".format(
+            r["phases_s"][phase], r["phases_s"][phase] / r["wall_s"]))
+          for phase in PHASES + ["other"]],
+    ]) if timed else "(no phase timings recorded)"
     env = environment()
     md = "\n".join([
         "# SMOTE at scale, end to end (balanced 1:1, clustered float32 data)",
@@ -310,6 +364,16 @@ def main(argv=None):
         "process; peak RSS over the baseline after imports, input included.",
         "",
         table,
+        "",
+        "## Where our time goes",
+        "",
+        "Seconds (share of the wall time) of each phase of `fit_resample`: validation of "
+        "X and y; the neighbour search (building the index, tuning it, the graph); the "
+        "rest of the planning (drawing bases and partners); the allocation of the "
+        "output; the copy of the original rows into it; the generation of the "
+        "synthetic rows in place; other (formatting the output, bookkeeping).",
+        "",
+        phase_table,
     ])
     print(md)
     store.write_text(json.dumps({"environment": env, "records": records}, indent=1))

@@ -53,6 +53,15 @@ def _spy_on(monkeypatch, name):
 
 @pytest.fixture
 def spy(monkeypatch):
+    """Records the grouped IVF searches, which run whenever an IVF-Flat
+    index is searched (not only where the cost model expects them to pay)."""
+    monkeypatch.setattr(_faiss, "join_pays", lambda *args: True)
+    return _spy_on(monkeypatch, "ivf_flat_search")
+
+
+@pytest.fixture
+def model_spy(monkeypatch):
+    """Records the grouped IVF searches; the cost model chooses the path."""
     return _spy_on(monkeypatch, "ivf_flat_search")
 
 
@@ -149,7 +158,7 @@ def test_home_lists_give_the_exact_probes():
         np.testing.assert_allclose(ours, theirs, rtol=1e-5)
 
 
-def test_grouped_search_is_identical_across_n_jobs():
+def test_grouped_search_is_identical_across_n_jobs(spy):
     X = clustered(20000)
     X[5000:5400] = X[:400]  # ties
     out = [FaissNN(6, index_type="ivf", nlist=60, nprobe=5, n_jobs=n_jobs,
@@ -159,11 +168,27 @@ def test_grouped_search_is_identical_across_n_jobs():
         np.testing.assert_array_equal(dist, out[0][0])
 
 
-def test_few_queries_use_faiss(spy):
+def test_few_queries_use_faiss(model_spy):
     X = clustered(6000)
     nn = ivf_index(X, nlist=40, nprobe=2)
     nn.kneighbors(X[:20])
-    assert spy == []
+    assert model_spy == []
+
+
+def test_cost_model_picks_the_join_for_graphs_only():
+    """A tuning sample of 1000 rows goes to FAISS (the join's cost per list
+    dominates); a graph of a million rows of many features to the join."""
+    def pays(n_queries, nlist, nprobe, n_samples, d):
+        n_pairs = n_queries * nprobe
+        return _faiss.join_pays(nlist, n_pairs, n_pairs * n_samples / nlist * d)
+
+    assert not pays(1000, 632, 50, 100_000, 20)
+    assert not pays(1000, 2000, 30, 1_000_000, 32)
+    assert pays(1_000_000, 2000, 5, 1_000_000, 32)
+    assert pays(100_000, 632, 50, 100_000, 20)
+    # more queries never make FAISS the better choice again
+    verdicts = [pays(q, 827, 5, 170_000, 18) for q in np.geomspace(10, 1e6, 30).astype(int)]
+    assert verdicts == sorted(verdicts)
 
 
 # --------------------------------------------------------------------------

@@ -537,6 +537,22 @@ def _exhaustive(index, n_neighbors, attempt):
 _JOIN_BATCH = 1 << 20
 _PRUNED_BATCH = 1 << 16
 
+# Seconds to search Q (query, probed list) pairs of an IVF-Flat index of
+# `nlist` lists, scanning W = Q x mean list size x features in all:
+# FAISS's search costs Q x a + W x b; the BLAS join (`_graph.ivf_flat_search`)
+# costs nlist x c + Q x e + W x f: a few numpy calls for every list, then
+# less per pair and per scanned value. Fitted to side-by-side timings
+# (benchmarks/bench_ivf_paths.py); only their ratios matter.
+FAISS_COST = (0.57e-6, 0.29e-9)
+JOIN_COST = (0.58e-3, 0.88e-6, 0.07e-9)
+
+
+def join_pays(nlist, n_pairs, n_values):
+    """Whether the BLAS join is expected to beat FAISS's own IVF-Flat search."""
+    a, b = FAISS_COST
+    c, e, f = JOIN_COST
+    return nlist * c + n_pairs * e + n_values * f < n_pairs * a + n_values * b
+
 
 def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_rows=False,
            partition=None):
@@ -552,7 +568,7 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
 
     An IVF-Flat index searched with many queries per list is searched list
     by list through BLAS (`_graph.ivf_flat_search`: the same neighbours,
-    several times faster); `fitted_rows` says that X holds the fitted rows
+    faster where `join_pays`); `fitted_rows` says that X holds the fitted rows
     in order, which lets it find each query's lists from its own. A flat
     index given a `partition` of its rows (`_graph.Partition`) is searched
     exactly, list by list, skipping the lists the triangle inequality rules
@@ -567,9 +583,11 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
     ind = np.empty((n_queries, n_neighbors), dtype=np.int64)
     k = n_neighbors if groups is None else min(n_neighbors, len(groups.counts))
     lists = flat_lists(index)
-    if lists is not None and (min(n_queries, _JOIN_BATCH) * lists.nprobe
-                              < _graph.MIN_QUERIES_PER_LIST * len(lists.ids)):
-        lists = None
+    if lists is not None:
+        n_pairs = min(n_queries, _JOIN_BATCH) * min(lists.nprobe, len(lists.ids))
+        mean_size = sum(map(len, lists.ids)) / max(len(lists.ids), 1)
+        if not join_pays(len(lists.ids), n_pairs, n_pairs * mean_size * X.shape[1]):
+            lists = None
     home = None
     if lists is not None:
         batch_size = max(batch_size, _JOIN_BATCH)

@@ -23,6 +23,9 @@ from ._recall import LowRecallWarning
 # A flat index answers fewer queries than this (or holds fewer rows) with
 # FAISS's own search: a partition would cost more than it saves.
 _MIN_PRUNED_QUERIES = 4096
+# The partition only speeds up an exact search; a fixed seed makes its answer
+# (the order of equally near duplicates included) a function of the data alone.
+_PARTITION_SEED = 0
 
 
 class FaissNN(BaseEstimator):
@@ -332,7 +335,6 @@ class FaissNN(BaseEstimator):
         self.n_samples_fit_ = n_samples
         self._fit_X = X
         self._duplicate_groups = groups
-        self._partition_seed = seed
         self._partition = None
         self._partition_lock = threading.Lock()
         return self
@@ -447,11 +449,11 @@ class FaissNN(BaseEstimator):
     def _exact_partition(self, n_queries):
         """The partition that prunes a flat index's searches of many queries.
 
-        Made on the first such search (k-means on a seeded sample, about
-        sqrt(n) / 2 lists: the fastest of sqrt(n) x 1/4, 1/2, 1, 2 and 4 on a
-        170k-row class, ``benchmarks/bench_scale.py --partition-sweep``), then
-        kept. None for
-        other indexes and for few queries, which FAISS searches directly.
+        Made on the first such search (k-means on a sample drawn with a
+        fixed seed, about sqrt(n) / 2 lists: the fastest of sqrt(n) x 1/4,
+        1/2, 1, 2 and 4 on a 170k-row class, ``benchmarks/bench_scale.py
+        --partition-sweep``), then kept. None for other indexes and for few
+        queries, which FAISS searches directly.
         """
         if n_queries < _MIN_PRUNED_QUERIES or self.n_samples_fit_ < _MIN_PRUNED_QUERIES:
             return None
@@ -466,7 +468,7 @@ class FaissNN(BaseEstimator):
                     n_lists = max(1, round(math.sqrt(self.n_samples_fit_) / 2))
                     with _faiss.faiss_threads(self.n_jobs):
                         centroids = _faiss.kmeans_centroids(vectors, n_lists,
-                                                            self._partition_seed)
+                                                            _PARTITION_SEED)
                         self._partition = Partition(vectors, centroids)
             return self._partition or None
 

@@ -237,8 +237,7 @@ def top_k_grouped(group, values, rows, n_groups, k, best=None, best_rows=None):
 # IVF-Flat searches of many queries are grouped by inverted list: each list's
 # vectors against all the queries that probe it, one float32 GEMM, instead of
 # FAISS scanning the lists query by query (which runs at a few GFLOP/s).
-# Worth it from about this many queries per probed list on average.
-MIN_QUERIES_PER_LIST = 16
+# `_faiss.join_pays` says when that is worth it.
 # Groups of more queries than this are cut in tiles (bounds the GEMM result).
 _TILE_QUERIES = 2048
 
