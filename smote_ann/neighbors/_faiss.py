@@ -543,8 +543,8 @@ _PRUNED_BATCH = 1 << 16
 # costs nlist x c + Q x e + W x f: a few numpy calls for every list, then
 # less per pair and per scanned value. Fitted to side-by-side timings
 # (benchmarks/bench_ivf_paths.py); only their ratios matter.
-FAISS_COST = (0.57e-6, 0.29e-9)
-JOIN_COST = (0.58e-3, 0.88e-6, 0.07e-9)
+FAISS_COST = (1.0e-7, 5.9e-10)
+JOIN_COST = (7.7e-4, 7.8e-7, 1.3e-10)
 
 
 def join_pays(nlist, n_pairs, n_values):
