@@ -20,8 +20,9 @@ model `FaissNN` uses to choose (least squares on the measured seconds)::
     FAISS: Q * (a + b * S * d)
     join:  nlist * c + Q * (e + f * S * d)
 
-with ``Q`` = queries x nprobe, ``S`` the mean list size and ``d`` the
-features; and reports, for each point, which path was faster and which one
+with ``Q`` = queries x nprobe, ``S`` the size-weighted mean list size (the
+size of the list a query falls in, on average: duplicated rows make a few
+lists far longer) and ``d`` the features; and reports, for each point, which path was faster and which one
 the model in ``smote_ann.neighbors._faiss`` picks.
 
 Results: ``results/ivf_paths.json`` and ``results/ivf_paths.md``.
@@ -63,6 +64,9 @@ def _data(name):
         return clustered_data(300_000, 32)[0]
     if name == "make_classification_100k":
         return make_classification(100_000, random_state=0)[0].astype(np.float32)
+    if name == "duplicated_300k":  # 20k distinct rows, copied 1 to 29 times (~15 on average)
+        X = clustered_data(20_000, 10)[0]
+        return np.repeat(X, np.random.default_rng(0).integers(1, 30, size=len(X)), axis=0)
     if name == "make_classification_20k":
         return make_classification(20_000, random_state=0)[0].astype(np.float32)
     raise ValueError(name)
@@ -72,6 +76,7 @@ SETS = {
     "susy_minority": [3, 5, 20],
     "clustered_300k": [3, 10],
     "make_classification_100k": [10, 50],
+    "duplicated_300k": [1, 3],
 }
 QUICK_SETS = {"make_classification_20k": [5, 20]}
 
@@ -97,6 +102,8 @@ def worker(probe, data, path, nprobes, query_counts):
     for nprobe in nprobes:
         index.nprobe = nprobe
         lists = _faiss.flat_lists(index)
+        sizes = np.array([len(ids) for ids in lists.ids], dtype=np.float64)
+        probed_size = float(sizes @ sizes / sizes.sum())  # a query's list, on average
         if home is None:
             home = np.empty(n, dtype=np.int64)
             for lst, ids in enumerate(lists.ids):
@@ -114,7 +121,7 @@ def worker(probe, data, path, nprobes, query_counts):
                     _graph.ivf_flat_search(lists, queries, K, home=home[rows])
                 best = min(best, time.perf_counter() - t0)
             out.append({"nprobe": nprobe, "n_queries": n_queries, "seconds": best,
-                        "nlist": nlist, "mean_list_size": n / nlist, "n_features": d})
+                        "nlist": nlist, "probed_list_size": probed_size, "n_features": d})
     return {"points": out}
 
 
@@ -123,7 +130,7 @@ def fit_model(records):
     faiss_rows, faiss_t, join_rows, join_t = [], [], [], []
     for r in records:
         pairs = r["n_queries"] * r["nprobe"]
-        work = pairs * r["mean_list_size"] * r["n_features"]
+        work = pairs * r["probed_list_size"] * r["n_features"]
         faiss_rows.append([pairs, work])
         faiss_t.append(r["faiss_s"])
         join_rows.append([r["nlist"], pairs, work])
@@ -163,7 +170,7 @@ def main(argv=None):
                 del record["seconds"]
                 n_pairs = record["n_queries"] * record["nprobe"]
                 record["model_picks"] = "join" if _faiss.join_pays(
-                    record["nlist"], n_pairs, n_pairs * record["mean_list_size"]
+                    record["nlist"], n_pairs, n_pairs * record["probed_list_size"]
                     * record["n_features"]) else "faiss"
                 record["faster"] = "join" if record["join_s"] < record["faiss_s"] else "faiss"
                 records.append(record)
@@ -196,8 +203,8 @@ def main(argv=None):
         "",
         f"The path the model picks is at worst {worst:.2f}x the faster one.",
         "",
-        "Cost model fitted to these points (seconds; Q = queries x nprobe, S = mean list "
-        "size, d = features):",
+        "Cost model fitted to these points (seconds; Q = queries x nprobe, S = size-weighted "
+        "mean list size, d = features):",
         "",
         "- FAISS: Q x ({:.3g} + {:.3g} x S x d)".format(*model["faiss"]),
         "- join: nlist x {:.3g} + Q x ({:.3g} + {:.3g} x S x d)".format(*model["join"]),

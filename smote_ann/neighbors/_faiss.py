@@ -538,13 +538,13 @@ _JOIN_BATCH = 1 << 20
 _PRUNED_BATCH = 1 << 16
 
 # Seconds to search Q (query, probed list) pairs of an IVF-Flat index of
-# `nlist` lists, scanning W = Q x mean list size x features in all:
+# `nlist` lists, scanning W = Q x probed list size x features in all:
 # FAISS's search costs Q x a + W x b; the BLAS join (`_graph.ivf_flat_search`)
 # costs nlist x c + Q x e + W x f: a few numpy calls for every list, then
 # less per pair and per scanned value. Fitted to side-by-side timings
 # (benchmarks/bench_ivf_paths.py); only their ratios matter.
-FAISS_COST = (1.0e-7, 5.9e-10)
-JOIN_COST = (7.7e-4, 7.8e-7, 1.3e-10)
+FAISS_COST = (1.0e-6, 3.5e-10)
+JOIN_COST = (4.2e-4, 1.2e-6, 7.4e-11)
 
 
 def join_pays(nlist, n_pairs, n_values):
@@ -585,8 +585,12 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
     lists = flat_lists(index)
     if lists is not None:
         n_pairs = min(n_queries, _JOIN_BATCH) * min(lists.nprobe, len(lists.ids))
-        mean_size = sum(map(len, lists.ids)) / max(len(lists.ids), 1)
-        if not join_pays(len(lists.ids), n_pairs, n_pairs * mean_size * X.shape[1]):
+        # queries fall in a list as often as rows do: the size of a probed
+        # list is, on average, the size-weighted mean (duplicated rows make
+        # a few lists far longer than the others)
+        sizes = np.array([len(ids) for ids in lists.ids], dtype=np.float64)
+        probed_size = float(sizes @ sizes) / max(float(sizes.sum()), 1.0)
+        if not join_pays(len(lists.ids), n_pairs, n_pairs * probed_size * X.shape[1]):
             lists = None
     home = None
     if lists is not None:

@@ -314,6 +314,10 @@ def ivf_flat_search(lists, queries, n_neighbors, *, home=None):
 _ULPS = 8 * float(np.finfo(np.float32).eps)
 # Centroids nearest to a query's home list among which its probes are sought.
 _CANDIDATE_LISTS = 128
+# Home lists whose queries are searched together, against the union of their
+# candidates: neighbouring lists share most of them, and one product for
+# several lists saves the numpy calls of the others.
+_HOMES_PER_GROUP = 8
 
 
 def _probes(lists, queries, nprobe, home):
@@ -324,7 +328,9 @@ def _probes(lists, queries, nprobe, home):
     its home centroid h: by the triangle inequality, no other centroid c is
     nearer than ``|c_h - c| - |q - c_h|``, so the answer is exact when that
     is at least the query's `nprobe`-th distance; the queries where it is not
-    (rare on data whose lists are compact) search all centroids.
+    (rare on data whose lists are compact) search all centroids. The queries
+    of a few neighbouring home lists are searched at once, against the union
+    of their candidates (a superset of each one's: the same answer).
     """
     inner = lists.inner_product
     centroids = lists.centroids
@@ -332,6 +338,7 @@ def _probes(lists, queries, nprobe, home):
     n_candidates = max(_CANDIDATE_LISTS, 4 * nprobe)
     if home is None or inner or n_candidates >= nlist:
         return _blocked_search(centroids, queries, nprobe, l2=not inner, normalize=False)[1]
+    home = np.asarray(home)
     # each centroid's nearest centroids, and the distance beyond them
     near_score, near = _blocked_search(centroids, centroids, n_candidates + 1, l2=True,
                                        normalize=False)
@@ -343,29 +350,53 @@ def _probes(lists, queries, nprobe, home):
     q_norms = np.einsum("ij,ij->i", queries, queries)
     slack_base = _ULPS * float(norms.max())
 
-    def search_home(h):
-        cand = near[h]
-        for rows in _tiles(by_home[h]):
+    def search_group(homes):
+        cand = np.unique(near[homes])
+        rows = np.concatenate([by_home[h] for h in homes])
+        for rows in _tiles(rows):
             s = centroids[cand] @ queries[rows].T
             s *= -2.0
             s += norms[cand][:, np.newaxis]
             top, pos = _smallest_per_column(s, nprobe)
             probes[rows] = cand[pos]
             q_norm = q_norms[rows]
+            h = home[rows]
             farthest = np.sqrt(np.maximum(top[:, -1] + q_norm, 0.0))
-            own = np.sqrt(np.maximum(norms[h] - 2.0 * (queries[rows] @ centroids[h]) + q_norm, 0.0))
+            own = np.sqrt(np.maximum(
+                norms[h] - 2.0 * np.einsum("ij,ij->i", queries[rows], centroids[h]) + q_norm,
+                0.0))
             # float32 round-off of the expanded squared distances
             slack = np.sqrt(_ULPS * q_norm + slack_base)
             exact[rows] = reach[h] - own >= farthest + 2 * slack
 
-    by_home = _groups(np.asarray(home), nlist)
+    by_home = _groups(home, nlist)
+    groups = _neighbouring_groups(near, _HOMES_PER_GROUP)
     with _single_threaded_blas():
-        _for_each(search_home, range(nlist), min(nlist, _faiss.max_threads()))
+        _for_each(search_group, groups, min(len(groups), _faiss.max_threads()))
     redo = np.flatnonzero(~exact)
     if redo.size:
         probes[redo] = _blocked_search(centroids, queries[redo], nprobe, l2=True,
                                        normalize=False)[1]
     return probes
+
+
+def _neighbouring_groups(near, size):
+    """Lists grouped with their nearest unassigned neighbours, `size` at most.
+
+    `near[h]` are the lists nearest to list h, nearest first. Every list is
+    in exactly one group; a group is a list and the first unassigned lists
+    among its nearest.
+    """
+    assigned = np.zeros(len(near), dtype=bool)
+    groups = []
+    for h in range(len(near)):
+        if assigned[h]:
+            continue
+        mates = near[h][: 4 * size]
+        group = np.r_[h, mates[~assigned[mates] & (mates != h)][: size - 1]]
+        assigned[group] = True
+        groups.append(group)
+    return groups
 
 
 def _set_best(score, rows, ids, best, best_ind):
