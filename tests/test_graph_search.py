@@ -307,3 +307,79 @@ def test_cosine_with_zero_rows_matches_sklearn():
     np.testing.assert_allclose(nn.kneighbors()[0], d_ref.kneighbors()[0], atol=1e-5)
     queries = np.vstack([np.zeros((1, 2)), X[:5000]])
     np.testing.assert_allclose(nn.kneighbors(queries)[0], d_ref.kneighbors(queries)[0], atol=1e-5)
+
+
+# --------------------------------------------------------------------------
+# Fitted rows with many copies: each distinct row searched once
+# --------------------------------------------------------------------------
+def copied(seed=0):
+    """2,000 distinct rows, a few of them copied 2,000 times, the rest 1 to 3 times."""
+    rng = np.random.default_rng(seed)
+    base = clustered(2000, d=6, seed=seed)
+    counts = rng.integers(1, 4, size=len(base))
+    counts[:4] = 2000
+    return np.repeat(base, counts, axis=0)[rng.permutation(counts.sum())]
+
+
+@pytest.fixture
+def copies_spy(monkeypatch):
+    """Records what `fitted_copies` found: the number of distinct rows, or None."""
+    found = []
+    real = _faiss.fitted_copies
+
+    def wrapped(*args, **kwargs):
+        groups = real(*args, **kwargs)
+        found.append(None if groups is None else len(groups.counts))
+        return groups
+
+    monkeypatch.setattr(_faiss, "fitted_copies", wrapped)
+    return found
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_exact_graph_of_copied_rows_matches_sklearn(metric, copies_spy):
+    X = copied()
+    n_distinct = len(np.unique(X, axis=0))
+    dist, ind = FaissNN(6, metric=metric).fit(X).kneighbors()
+    assert copies_spy == [n_distinct]
+    d_ref, _ = NearestNeighbors(n_neighbors=6, algorithm="brute", metric=metric).fit(
+        X.astype(np.float64)).kneighbors()
+    np.testing.assert_allclose(dist, d_ref, atol=2e-3)
+    assert not (ind == np.arange(len(X))[:, np.newaxis]).any()
+    # the distances returned are those of the rows returned
+    true = np.sqrt(((X[:, np.newaxis, :].astype(np.float64) - X[ind]) ** 2).sum(axis=2))
+    if metric == "euclidean":
+        np.testing.assert_allclose(dist, true, atol=2e-3)
+
+
+def test_ivf_graph_of_copied_rows_is_faiss_search_of_every_row(spy, copies_spy):
+    """Each distinct row searched once gets the answer FAISS gives every copy."""
+    X = copied(1)
+    nn = ivf_index(X, nlist=60, nprobe=3)
+    dist, ind = nn.kneighbors(n_neighbors=6)
+    assert copies_spy[0] is not None and spy == [True]
+    d_ref, _ = nn.index_.search(X, 7)  # FAISS, every row, itself among the answers
+    # the row itself is at distance 0, the first of FAISS's answers in value
+    # (its copies, at 0 too, stay): squared distances, up to float32 round-off
+    np.testing.assert_allclose(dist**2, np.maximum(d_ref[:, 1:], 0),
+                               atol=1e-6 * (X.astype(np.float64) ** 2).sum(1).max())
+    assert not (ind == np.arange(len(X))[:, np.newaxis]).any()
+
+
+def test_rows_without_copies_are_searched_as_they_are(copies_spy):
+    X = clustered(6000)
+    FaissNN(6).fit(X).kneighbors()
+    assert copies_spy == [None]
+
+
+def test_copied_rows_identical_across_n_jobs_and_pickling():
+    import pickle
+
+    X = copied(2)
+    fitted = [FaissNN(6, index_type="ivf", random_state=0, n_jobs=n_jobs).fit(X)
+              for n_jobs in (1, 2)]
+    fitted.append(pickle.loads(pickle.dumps(fitted[1])))
+    out = [nn.kneighbors() for nn in fitted]
+    for dist, ind in out[1:]:
+        np.testing.assert_array_equal(ind, out[0][1])
+        np.testing.assert_array_equal(dist, out[0][0])

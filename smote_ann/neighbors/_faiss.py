@@ -289,6 +289,7 @@ class DuplicateGroups:
     members: np.ndarray  # (n_samples,) rows of X, grouped, ascending within a group
     starts: np.ndarray  # (n_unique,) offset of each group in `members`
     counts: np.ndarray  # (n_unique,) size of each group
+    owner: np.ndarray  # (n_samples,) the group of each row of X
 
     @classmethod
     def of(cls, X32):
@@ -301,8 +302,9 @@ class DuplicateGroups:
         if len(first) == len(keys):
             return None
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        members = np.argsort(inverse.ravel(), kind="stable")
-        return cls(first, members, starts, counts)
+        owner = inverse.ravel()
+        members = np.argsort(owner, kind="stable")
+        return cls(first, members, starts, counts, owner)
 
     def expand(self, dist, ind, n_neighbors):
         """Replace each group id by its rows (same distance), keep `n_neighbors`.
@@ -322,6 +324,53 @@ class DuplicateGroups:
         keep = rank < n_neighbors
         shape = (n_queries, n_neighbors)
         return dist.ravel()[source[keep]].reshape(shape), rows[keep].reshape(shape)
+
+
+# Fitted rows sampled to see whether copies are common, and the share of them
+# with a copy from which the distinct rows are searched once each.
+_COPIES_SAMPLE = 1000
+_MIN_COPIES_SHARE = 0.05
+
+
+def fitted_copies(index, X, metric, partition=None, seed=0):
+    """`DuplicateGroups` of the fitted rows X if copies are common, else None.
+
+    A query of the fitted rows then searches each distinct row once (see
+    `search`): on data where rows come in groups of thousands of copies, the
+    lists holding them make every copy a query against all the others.
+    Whether copies are common is read off a sample of rows, each compared
+    with the rows of its own inverted list (IVF-Flat) or partition list
+    (flat, `partition`), where its copies are: a few passes over those lists,
+    not a sort of all rows, unless copies are found.
+    """
+    lists = flat_lists(index)
+    if lists is not None:
+        ids = lists.ids
+        vectors = lists.vectors.__getitem__
+    elif partition is not None:
+        ids = partition.ids
+        flat = flat_vectors(index)
+        vectors = lambda lst: flat[ids[lst]]  # noqa: E731 (the sampled lists only)
+    else:
+        return None
+    n = int(index.ntotal)
+    home = np.empty(n, dtype=np.int64)
+    for lst, rows in enumerate(ids):
+        home[rows] = lst
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(n, size=min(n, _COPIES_SAMPLE), replace=False)
+    with_copies = 0
+    for lst in np.unique(home[sample]):
+        block = vectors(lst)
+        for row in np.flatnonzero(np.isin(ids[lst], sample[home[sample] == lst])):
+            q = block[row]
+            same = np.flatnonzero(block[:, 0] == q[0])
+            with_copies += int((block[same] == q).all(axis=1).sum() > 1)
+    if with_copies < _MIN_COPIES_SHARE * len(sample):
+        return None
+    rows32 = np.vstack([as_float32_rows(X, part, METRICS[metric].normalize)
+                        for part in _batches(n, 1 << 16)])
+    return DuplicateGroups.of(rows32)
 
 
 # --------------------------------------------------------------------------
@@ -555,7 +604,7 @@ def join_pays(nlist, n_pairs, n_values):
 
 
 def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_rows=False,
-           partition=None):
+           partition=None, query_groups=None):
     """k-nearest-neighbour search of the rows of X, in batches.
 
     Returns ``(dist, ind)``: float64 distances in scikit-learn's convention,
@@ -569,16 +618,37 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
     An IVF-Flat index searched with many queries per list is searched list
     by list through BLAS (`_graph.ivf_flat_search`: the same neighbours,
     faster where `join_pays`); `fitted_rows` says that X holds the fitted rows
-    in order, which lets it find each query's lists from its own. A flat
+    in order (True) or which fitted row each row of X is (row numbers),
+    which lets it find each query's lists from its own. `query_groups`
+    (`DuplicateGroups` of the rows of X) has each distinct row searched
+    once, its answer given to all its copies: the same answer as searching
+    every copy, since identical queries get identical answers. A flat
     index given a `partition` of its rows (`_graph.Partition`) is searched
     exactly, list by list, skipping the lists the triangle inequality rules
     out (`_graph.pruned_exact_search`).
     """
     from . import _graph
 
+    if query_groups is not None:
+        distinct = query_groups.representatives
+        if fitted_rows is True:
+            rows = distinct
+        elif fitted_rows is not False:
+            rows = np.asarray(fitted_rows)[distinct]
+        else:
+            rows = False
+        dist, ind = search(index, X[distinct], n_neighbors, metric=metric,
+                           batch_size=batch_size, groups=groups, fitted_rows=rows,
+                           partition=partition)
+        return dist[query_groups.owner], ind[query_groups.owner]
     m = METRICS[metric]
     n_neighbors = int(n_neighbors)  # FAISS's SWIG wrapper rejects numpy integers
     n_queries = X.shape[0]
+    query_rows = None  # the fitted row of each query, if they are fitted rows
+    if fitted_rows is True:
+        query_rows = np.arange(n_queries)
+    elif fitted_rows is not False:
+        query_rows = np.asarray(fitted_rows, dtype=np.int64)
     dist = np.empty((n_queries, n_neighbors), dtype=np.float64)
     ind = np.empty((n_queries, n_neighbors), dtype=np.int64)
     k = n_neighbors if groups is None else min(n_neighbors, len(groups.counts))
@@ -595,10 +665,11 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
     home = None
     if lists is not None:
         batch_size = max(batch_size, _JOIN_BATCH)
-        if fitted_rows:
-            home = np.empty(n_queries, dtype=np.int64)
+        if query_rows is not None:
+            home = np.empty(int(index.ntotal), dtype=np.int64)
             for lst, ids in enumerate(lists.ids):
                 home[ids] = lst
+            home = home[query_rows]
     if partition is not None:
         # (query, list) pairs to scan are held for a batch: about 4 bytes x lists each
         batch_size = max(batch_size, _PRUNED_BATCH)
@@ -611,7 +682,7 @@ def search(index, X, n_neighbors, *, metric, batch_size, groups=None, fitted_row
         if partition is not None and not directionless:
             _, i = _graph.pruned_exact_search(
                 vectors, partition, query, k,
-                home=partition.home[out] if fitted_rows else None)
+                home=None if query_rows is None else partition.home[query_rows[out]])
             # distances summed over the differences (a copy is at 0), then re-ordered
             d = _graph.direct_distances(query, vectors, i)
             order = np.argsort(d, axis=1, kind="stable")

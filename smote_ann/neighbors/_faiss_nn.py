@@ -201,15 +201,19 @@ class FaissNN(BaseEstimator):
     k-means centroids (once, on the first such search) and skips the groups
     the triangle inequality rules out: the answer stays exact. An
     ``IVF{n},Flat`` index scans each list against all the queries that probe
-    it: the lists scanned, hence the neighbours, are those of FAISS's own
-    search. Querying the fitted array again (``fit(X)`` then
-    ``kneighbors(X)``, as imbalanced-learn does) is recognised and answered
-    like ``kneighbors()``, each row then first among its own neighbours.
+    it, where that is cheaper than FAISS's own search (many queries): the
+    lists scanned, hence the neighbours, are those of FAISS's own search.
+    Querying the fitted array again (``fit(X)`` then ``kneighbors(X)``, as
+    imbalanced-learn does) is recognised and answered like ``kneighbors()``,
+    each row then first among its own neighbours.
 
     HNSW graphs (``index_type="hnsw"`` or an ``"HNSW..."`` factory string)
     store each distinct row once: thousands of copies of one row, common in
     real imbalanced data, would otherwise cut the graph and ruin the recall of
     the points around them. Results list every copy, as an exact search does.
+    When all the fitted rows are queried and many of them have copies (looked
+    for once, in a sample), each distinct row is searched once and its answer
+    given to its copies, which is the answer each copy would get.
 
     Examples
     --------
@@ -336,6 +340,7 @@ class FaissNN(BaseEstimator):
         self._fit_X = X
         self._duplicate_groups = groups
         self._partition = None
+        self._copies = None
         self._partition_lock = threading.Lock()
         return self
 
@@ -431,6 +436,8 @@ class FaissNN(BaseEstimator):
                 "Ask for fewer neighbours or fit on more samples."
             )
 
+        partition = self._exact_partition(X.shape[0])
+        many_fitted = fitted_rows and X.shape[0] >= _MIN_PRUNED_QUERIES
         with _faiss.faiss_threads(self.n_jobs):
             dist, ind = _faiss.search(
                 self.index_,
@@ -440,7 +447,8 @@ class FaissNN(BaseEstimator):
                 batch_size=self.batch_size,
                 groups=self._duplicate_groups,
                 fitted_rows=fitted_rows,
-                partition=self._exact_partition(X.shape[0]),
+                partition=partition,
+                query_groups=self._fitted_copies(partition) if many_fitted else None,
             )
         if query_is_train:
             dist, ind = exclude_self(ind, dist)
@@ -471,6 +479,23 @@ class FaissNN(BaseEstimator):
                                                             _PARTITION_SEED)
                         self._partition = Partition(vectors, centroids)
             return self._partition or None
+
+    def _fitted_copies(self, partition):
+        """Groups of identical fitted rows, if copies are common (else None).
+
+        A search of all the fitted rows then searches each distinct row once
+        and gives its answer to its copies (the answer each copy would get):
+        real data with rows copied thousands of times otherwise makes every
+        copy a query against all the others. Looked for on the first such
+        search, then kept; graph indexes know their groups already.
+        """
+        if self._duplicate_groups is not None:
+            return self._duplicate_groups
+        with self._partition_lock:
+            if self._copies is None:
+                self._copies = _faiss.fitted_copies(
+                    self.index_, self._fit_X, self.metric, partition) or False
+            return self._copies or None
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Compute the (weighted) graph of k-neighbours of the points in X.
@@ -514,6 +539,7 @@ class FaissNN(BaseEstimator):
             state["index_"] = _faiss.serialize(state["index_"])
         state.pop("_partition_lock", None)
         state.pop("_partition", None)  # made again when needed
+        state.pop("_copies", None)
         return state
 
     def __setstate__(self, state):
@@ -523,6 +549,7 @@ class FaissNN(BaseEstimator):
             )
             state["index_"] = _faiss.deserialize(state["index_"], params)
             state["_partition"] = None
+            state["_copies"] = None
             state["_partition_lock"] = threading.Lock()
         self.__dict__.update(state)
 

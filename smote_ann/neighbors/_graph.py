@@ -160,11 +160,47 @@ def _smallest_per_column(score, k):
         minima = score[:per_group * n_groups].reshape(per_group, n_groups, n_cols).min(axis=0)
         bound = np.partition(minima, k - 1, axis=0)[k - 1]
         hits = np.flatnonzero(score <= bound)  # few: about k to 2 k per column
+        if hits.size > _MAX_HITS_PER_NEIGHBOR * k * n_cols:
+            hits = _first_smallest(score, k)  # values tied at the bound: duplicated rows
     else:
         hits = np.arange(score.size)
     row, col = np.divmod(hits, n_cols)
     order = np.argsort(col, kind="stable")
     return top_k_grouped(col[order], score.ravel()[hits[order]], row[order], n_cols, k)
+
+
+# Entries under the first bound beyond which the exact selection of
+# `_first_smallest` is cheaper than sorting them all (many equal values).
+_MAX_HITS_PER_NEIGHBOR = 8
+
+
+def _first_smallest(score, k):
+    """Flat indices of each column's k smallest entries of `score`, equal
+    values in row order: exactly k per column (n_rows > k).
+
+    For columns with many equal values (a list full of copies of one row,
+    whose distances to a query are all equal): the exact k-th value of each
+    column, then the entries below it and its first ties, a block of rows at
+    a time, instead of a sort of every tied entry.
+    """
+    n_rows, n_cols = score.shape
+    kth = np.partition(score, k - 1, axis=0)[k - 1]
+    below = score < kth
+    hits = [np.flatnonzero(below)]
+    need = k - below.sum(axis=0)  # entries equal to the k-th value to take, >= 1
+    del below
+    taken = np.zeros(n_cols, dtype=np.int64)
+    for start in range(0, n_rows, _TIE_ROWS):
+        tied = score[start:start + _TIE_ROWS] == kth
+        count = np.cumsum(tied, axis=0) + taken
+        hits.append(np.flatnonzero(tied & (count <= need)) + start * n_cols)
+        taken = count[-1]
+        if (taken >= need).all():
+            break
+    return np.sort(np.concatenate(hits))
+
+
+_TIE_ROWS = 64
 
 
 def _kth_bound(score, k):
