@@ -105,6 +105,9 @@ class BaseOverSampler(OneToOneFeatureMixin, BaseEstimator, metaclass=ABCMeta):
     """
 
     _estimator_type = "sampler"
+    # imbalanced-learn's ensembles (BalancedBaggingClassifier) read it, as
+    # they do on its own samplers
+    _sampling_type = "over-sampling"
 
     _parameter_constraints: dict = {
         "sampling_strategy": [

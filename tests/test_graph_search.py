@@ -383,3 +383,29 @@ def test_copied_rows_identical_across_n_jobs_and_pickling():
     for dist, ind in out[1:]:
         np.testing.assert_array_equal(ind, out[0][1])
         np.testing.assert_array_equal(dist, out[0][0])
+
+
+# --------------------------------------------------------------------------
+# Rows assigned to their IVF lists
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("n_centroids", [50, 700])
+def test_nearest_centroids_is_exact(n_centroids):
+    """Each row's centroid is its nearest (float64 brute force, ties tolerated)."""
+    X = clustered(20000, d=12, seed=4)
+    C = clustered(n_centroids, d=12, seed=5)
+    got = _graph.nearest_centroids(C, X)
+    d = ((X[:, np.newaxis, :].astype(np.float64) - C[np.newaxis]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(d[np.arange(len(X)), got], d.min(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_ivf_lists_are_those_faiss_fills():
+    """The lists FaissNN fills itself hold the rows FAISS's own add puts there."""
+    X = clustered(30000, d=10, seed=6)
+    nn = FaissNN(6, index_type="ivf", nlist=300, target_recall=None, random_state=0).fit(X)
+    ours = _faiss.flat_lists(nn.index_)
+    theirs = faiss.IndexIVFFlat(faiss.IndexFlatL2(10), 10, 300)
+    theirs.quantizer.add(ours.centroids)
+    theirs.is_trained = True
+    theirs.add(X)
+    same = [np.array_equal(a, b) for a, b in zip(ours.ids, _faiss.flat_lists(theirs).ids)]
+    assert np.mean(same) > 0.99  # a row on a boundary may fall on either side

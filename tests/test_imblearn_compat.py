@@ -141,3 +141,23 @@ def test_approximate_index_in_smote(data, index_type):
     X_res, y_res = sampler.fit_resample(X, y)
     assert Counter(y_res)[0] == Counter(y_res)[1] == Counter(y)[0]
     assert np.isfinite(X_res).all()
+
+
+@pytest.mark.parametrize("name", ["SMOTE", "BorderlineSMOTE", "ADASYN"])
+def test_our_samplers_in_imblearn_balanced_bagging(name, data):
+    """imbalanced-learn's ensembles read the sampler's `_sampling_type`, as on
+    its own samplers; each bag is resampled by ours."""
+    import smote_ann
+    from imblearn.ensemble import BalancedBaggingClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = data
+    sampler = getattr(smote_ann, name)(random_state=0)
+    bag = BalancedBaggingClassifier(DecisionTreeClassifier(random_state=0), n_estimators=3,
+                                    sampler=sampler, random_state=0).fit(X, y)
+    assert bag.sampler_._sampling_type == "over-sampling"
+    assert bag.score(X, y) > 0.8
+    # each bag's sampler oversampled the minority of the bootstrap sample it was given
+    for pipe in bag.estimators_:
+        strategy = pipe.steps[0][1].sampling_strategy_
+        assert set(strategy) == {1} and strategy[1] > 0

@@ -467,11 +467,26 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
                 "clusters or codes, more data, or index_type='flat'."
             )
             raise ValueError(msg) from None
+    # a plain IVF-Flat index gets its rows' lists from `_graph.nearest_centroids`
+    # (FAISS compares every row with every centroid: most of the build)
+    preassign = (ivf is not None and flat_lists(index) is not None
+                 and ivf.metric_type == faiss.METRIC_L2)
+    if preassign:
+        from . import _graph
+
+        centroids = faiss.downcast_index(ivf.quantizer).reconstruct_n(0, int(ivf.nlist))
+        batch_size = max(batch_size, _PREASSIGN_BATCH)
     # a graph is added in one call: its float32 copy exists already, and the
     # graph then does not depend on batch_size
     for rows in _batches(n_rows, max(n_rows, 1) if graph else batch_size):
         try:
-            index.add(as_float32_rows(X, rows, m.normalize))
+            vectors = as_float32_rows(X, rows, m.normalize)
+            if preassign:
+                lists = _graph.nearest_centroids(centroids, vectors)
+                ivf.add_core(len(vectors), faiss.swig_ptr(vectors), None,
+                             faiss.swig_ptr(np.ascontiguousarray(lists, dtype=np.int64)))
+            else:
+                index.add(vectors)
         except RuntimeError as exc:
             msg = (
                 f"FAISS could not add vectors to index_type={name!r} (FAISS said: "
@@ -585,6 +600,8 @@ def _exhaustive(index, n_neighbors, attempt):
 # many queries per list; memory: about 100 bytes per query beyond the float32 rows).
 _JOIN_BATCH = 1 << 20
 _PRUNED_BATCH = 1 << 16
+# Rows assigned to their lists at once when an IVF-Flat index is filled.
+_PREASSIGN_BATCH = 1 << 18
 
 # Seconds to search Q (query, probed list) pairs of an IVF-Flat index of
 # `nlist` lists, scanning W = Q x probed list size x features in all:

@@ -390,10 +390,17 @@ def _probes(lists, queries, nprobe, home):
         cand = np.unique(near[homes])
         rows = np.concatenate([by_home[h] for h in homes])
         for rows in _tiles(rows):
-            s = centroids[cand] @ queries[rows].T
-            s *= -2.0
-            s += norms[cand][:, np.newaxis]
-            top, pos = _smallest_per_column(s, nprobe)
+            if nprobe == 1:  # (queries, candidates): a row-wise minimum, contiguous
+                s = queries[rows] @ centroids[cand].T
+                s *= -2.0
+                s += norms[cand]
+                pos = s.argmin(axis=1)[:, np.newaxis]
+                top = np.take_along_axis(s, pos, axis=1)
+            else:
+                s = centroids[cand] @ queries[rows].T
+                s *= -2.0
+                s += norms[cand][:, np.newaxis]
+                top, pos = _smallest_per_column(s, nprobe)
             probes[rows] = cand[pos]
             q_norm = q_norms[rows]
             h = home[rows]
@@ -414,6 +421,32 @@ def _probes(lists, queries, nprobe, home):
         probes[redo] = _blocked_search(centroids, queries[redo], nprobe, l2=True,
                                        normalize=False)[1]
     return probes
+
+
+def nearest_centroids(centroids, queries):
+    """The nearest of the float32 `centroids` to each float32 query (squared L2).
+
+    Exact (as a search of every centroid, up to float32 round-off), with
+    fewer distances: each query's nearest among about ``2 sqrt(nlist)``
+    centroids spread over the set is its home, and its nearest centroid is
+    sought among those nearest to that home, as `_probes` does (the triangle
+    inequality says where that is enough). At 2000 centroids, about a fifth
+    of the distances of a full search.
+    """
+    nlist = len(centroids)
+    n_coarse = max(1, min(nlist, round(2 * np.sqrt(nlist))))
+    coarse = np.unique(np.linspace(0, nlist - 1, n_coarse).round().astype(np.int64))
+    scaled = centroids[coarse] * np.float32(-2.0)
+    norms = np.einsum("ij,ij->i", centroids[coarse], centroids[coarse])
+    home = np.empty(len(queries), dtype=np.int64)
+    for start in range(0, len(queries), _TILE_QUERIES * 8):
+        part = slice(start, start + _TILE_QUERIES * 8)
+        score = queries[part] @ scaled.T
+        score += norms
+        home[part] = coarse[score.argmin(axis=1)]
+    lists = _faiss.FlatLists(centroids=centroids, ids=None, vectors=None,
+                             inner_product=False, nprobe=1)
+    return _probes(lists, queries, 1, home)[:, 0]
 
 
 def _neighbouring_groups(near, size):
