@@ -230,7 +230,20 @@ def save_arrays(path, **arrays):
 
 
 def load_arrays(path, *names):
-    return tuple(np.load(f"{path}.{name}.npy") for name in names)
+    """Load the arrays `save_arrays` wrote, then drop the files' pages from the
+    page cache: the measured process holds the data once, as a user who loaded
+    it would, not also the cached copy of the file the benchmark wrote (which
+    the kernel must reclaim while the output's fresh pages are handed out:
+    with it, the 20M x 50 SMOTE job's copy of the originals took 7.4 s instead
+    of 3.4 s, and its generation 15.2 s instead of 9.9 s)."""
+    arrays = []
+    for name in names:
+        file = f"{path}.{name}.npy"
+        arrays.append(np.load(file))
+        if hasattr(os, "posix_fadvise"):
+            with open(file, "rb") as f:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    return tuple(arrays)
 
 
 # --------------------------------------------------------------------------

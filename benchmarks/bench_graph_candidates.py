@@ -476,7 +476,8 @@ def main(argv=None):
     table = markdown_table(records, [
         ("data", lambda r: f"{r['set']} ({r['rows']:,} x {r['features']})"),
         ("candidate", lambda r: r["candidate"]),
-        ("setting", lambda r: r.get("setting") or r.get("skipped") or r.get("error", "–")),
+        ("setting", lambda r: r.get("setting") or r.get("skipped")
+         or "failed: " + r.get("error", "–").split(" | ")[-1][-160:]),
         ("build s", timed("build_s")),
         ("search s", timed("search_s")),
         ("total s", timed("total_s")),

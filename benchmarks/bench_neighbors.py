@@ -185,9 +185,16 @@ def exact_kth(flat, X, rows):
     kth = np.empty(len(rows))
     lb = np.full(len(rows), np.nan)
     m = K + SLACK  # neighbours other than the row itself
+    # every row: the graph of the fitted rows, each row excluded (searched as
+    # one job, so that rows with many copies are searched once)
+    graph = (flat.kneighbors(n_neighbors=K + SLACK, return_distance=False)
+             if len(rows) == len(X) else None)
     for part in _chunks(len(rows), 8192):
         r = rows[part]
-        ind = flat.kneighbors(X[r], n_neighbors=K + 1 + SLACK, return_distance=False)
+        if graph is not None:
+            ind = graph[r]
+        else:
+            ind = flat.kneighbors(X[r], n_neighbors=K + 1 + SLACK, return_distance=False)
         for sub in _chunks(len(r), _chunk_rows(X.shape[1])):
             d = _dist64(X, r[sub], ind[sub])
             d[ind[sub] == r[sub, None]] = np.inf

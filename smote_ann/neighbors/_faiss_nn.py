@@ -326,7 +326,10 @@ class FaissNN(BaseEstimator):
                 name=self.index_type,
                 nlist_is_automatic=self.index_type == "ivf" and self.nlist is None,
             )
-            tuning = self._tune(index, X, params, groups, random_state)
+            # rows with many copies are searched once each (the tuning's
+            # reference, then every search of all the fitted rows)
+            copies = groups if groups is not None else _faiss.fitted_copies(index, X, self.metric)
+            tuning = self._tune(index, X, params, groups, copies, random_state)
         self.index_ = index
         self.index_description_ = description
         self.nlist_ = tuning.params.nlist
@@ -340,11 +343,12 @@ class FaissNN(BaseEstimator):
         self._fit_X = X
         self._duplicate_groups = groups
         self._partition = None
-        self._copies = None
+        # None: not looked for yet (a flat index: on its first large search)
+        self._copies = (copies or False) if _faiss.flat_lists(index) is not None else None
         self._partition_lock = threading.Lock()
         return self
 
-    def _tune(self, index, X, params, groups, random_state):
+    def _tune(self, index, X, params, groups, copies, random_state):
         """Measure the recall on a sample, tune the knobs left None, warn if short."""
         if self.target_recall is None:
             return _recall.Tuning(params, None, 0, True, (), (), 0.0)
@@ -361,6 +365,7 @@ class FaissNN(BaseEstimator):
             metric=self.metric,
             batch_size=self.batch_size,
             groups=groups,
+            copies=copies,
         )
         # parameters the user set are theirs to choose: their recall is reported, not warned about
         if not tuning.reached and (tuning.tuned or not tuning.knobs):

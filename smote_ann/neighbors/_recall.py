@@ -96,10 +96,25 @@ class Reference:
     tolerance: np.ndarray  # (n_queries,) float32 round-off of squared distances
 
     @classmethod
-    def of(cls, X, rows, n_neighbors, *, metric):
-        """Search X exactly (in blocks, through BLAS) for the rows `rows`."""
-        queries = _faiss.as_float32_rows(X, rows, _faiss.METRICS[metric].normalize)
-        _, candidates = exact_search(X, queries, n_neighbors + 1 + _SLACK, metric=metric)
+    def of(cls, X, rows, n_neighbors, *, metric, copies=None):
+        """Search X exactly (in blocks, through BLAS) for the rows `rows`.
+
+        With `copies` (`_faiss.DuplicateGroups` of X), each distinct row is
+        searched once and the groups found are expanded to their rows: the
+        same candidates, without scanning thousands of copies of a row. Not
+        for the cosine metric, whose groups put zero rows (no direction)
+        together with distances that do not rank them.
+        """
+        normalize = _faiss.METRICS[metric].normalize
+        queries = _faiss.as_float32_rows(X, rows, normalize)
+        n_candidates = min(n_neighbors + 1 + _SLACK, X.shape[0])
+        if copies is None or normalize:
+            _, candidates = exact_search(X, queries, n_candidates, metric=metric)
+        else:
+            distinct = _faiss.as_float32_rows(X, copies.representatives, normalize)
+            score, groups = exact_search(distinct, queries,
+                                         min(n_candidates, len(distinct)), metric=metric)
+            candidates = copies.expand(score, groups, n_candidates)[1]
         d = squared_distances(X, rows, candidates, metric)
         d[candidates == rows[:, np.newaxis]] = np.inf  # each row excluded by index
         order = np.argsort(d, axis=1, kind="stable")[:, :n_neighbors]
@@ -190,13 +205,15 @@ class Tuning:
 
 
 def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
-         n_queries, rng, metric, batch_size, groups):
+         n_queries, rng, metric, batch_size, groups, copies=None):
     """Estimate the recall of `index` on a sample of X; tune the knobs left free.
 
     `params` are the search parameters the index was built with; those
     flagged by `tune_nprobe` / `tune_ef_search` are replaced by the smallest
     value reaching `target` on the sample (or the best one seen). The chosen
-    parameters are left applied to `index`.
+    parameters are left applied to `index`. `groups`: the index holds one
+    vector per group of identical rows; `copies`: groups of identical rows of
+    X, for the exact reference (`Reference.of`).
     """
     t0 = time.perf_counter()
     knobs = tuple(name for name, value in (("nprobe", params.nprobe),
@@ -207,7 +224,8 @@ def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
     if k < 1:  # a single row has no neighbour to find
         return Tuning(params, None, 0, True, knobs, (), time.perf_counter() - t0)
     rows = sample_rows(n_samples, n_queries, rng)
-    reference = Reference.of(X, rows, k, metric=metric)
+    reference = Reference.of(X, rows, k, metric=metric,
+                             copies=groups if copies is None else copies)
     queries = X[rows]
 
     means = {}
