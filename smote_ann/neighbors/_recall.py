@@ -227,6 +227,8 @@ def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
     reference = Reference.of(X, rows, k, metric=metric,
                              copies=groups if copies is None else copies)
     queries = X[rows]
+    # identical sampled rows (data with many copies) get identical answers: searched once
+    sample_copies = _faiss.DuplicateGroups.of(reference.queries)
 
     means = {}
 
@@ -234,7 +236,7 @@ def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
         """Lower confidence bound of the sample's recall with parameters p."""
         _faiss.set_search_parameters(index, p)
         ind = _faiss.search(index, queries, k + 1, metric=metric, batch_size=batch_size,
-                            groups=groups)[1]
+                            groups=groups, query_groups=sample_copies)[1]
         per_query = reference.recall(X, exclude_self(ind, self_rows=rows), metric)
         means[p] = float(per_query.mean())
         return lower_bound(per_query, n_samples)
