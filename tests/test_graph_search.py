@@ -425,3 +425,23 @@ def test_recall_reference_with_copies_is_the_plain_reference():
     grouped = _recall.Reference.of(X, rows, 5, metric="euclidean", copies=copies)
     np.testing.assert_allclose(grouped.kth, plain.kth, rtol=1e-6, atol=1e-9)
     assert not (grouped.neighbors == rows[:, np.newaxis]).any()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_selection_among_many_equal_scores_matches_lexsort(seed, monkeypatch):
+    """Columns where most scores are equal (a list of copies of one row): the k
+    smallest (score, row), ties in row order, as a lexsort gives them, through
+    the selection that does not sort every tied entry."""
+    calls = []
+    real = _graph._first_smallest
+    monkeypatch.setattr(_graph, "_first_smallest",
+                        lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols, k = 400, 30, int(rng.integers(1, 7))
+    score = rng.integers(0, 3, size=(n_rows, n_cols)).astype(np.float32)
+    values, rows = _graph._smallest_per_column(score, k)
+    assert calls  # the tie path ran
+    for c in range(n_cols):
+        ref = np.lexsort((np.arange(n_rows), score[:, c]))[:k]
+        np.testing.assert_array_equal(rows[c], ref)
+        np.testing.assert_array_equal(values[c], score[ref, c])
