@@ -368,9 +368,11 @@ def fitted_copies(index, X, metric, partition=None, seed=0):
             with_copies += int((block[same] == q).all(axis=1).sum() > 1)
     if with_copies < _MIN_COPIES_SHARE * len(sample):
         return None
-    rows32 = np.vstack([as_float32_rows(X, part, METRICS[metric].normalize)
-                        for part in _batches(n, 1 << 16)])
-    return DuplicateGroups.of(rows32)
+    normalize = METRICS[metric].normalize
+    if isinstance(X, np.ndarray) and X.dtype == np.float32 and not normalize:
+        return DuplicateGroups.of(X)  # the rows as FAISS holds them, without a copy
+    return DuplicateGroups.of(np.vstack([as_float32_rows(X, part, normalize)
+                                         for part in _batches(n, 1 << 16)]))
 
 
 # --------------------------------------------------------------------------
@@ -469,8 +471,7 @@ def build_index(X, description, *, metric, n_neighbors, nprobe, ef_search,
             raise ValueError(msg) from None
     # a plain IVF-Flat index gets its rows' lists from `_graph.nearest_centroids`
     # (FAISS compares every row with every centroid: most of the build)
-    preassign = (ivf is not None and flat_lists(index) is not None
-                 and ivf.metric_type == faiss.METRIC_L2)
+    preassign = plain_ivf_flat(index) is not None and ivf.metric_type == faiss.METRIC_L2
     if preassign:
         from . import _graph
 
@@ -858,6 +859,19 @@ class FlatLists:
     nprobe: int  # the index's current number of lists visited per query
 
 
+def plain_ivf_flat(index):
+    """`index` as an ``IndexIVFFlat`` if it is one with a flat coarse
+    quantizer and lists in memory, nothing around it; else None."""
+    ivf = faiss.downcast_index(index)
+    if type(ivf) is not faiss.IndexIVFFlat:
+        return None
+    if not isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexFlat) or not isinstance(
+        faiss.downcast_InvertedLists(ivf.invlists), faiss.ArrayInvertedLists
+    ):
+        return None
+    return ivf
+
+
 def flat_lists(index):
     """`FlatLists` of an ``IVF{n},Flat`` index with a flat coarse quantizer, else None.
 
@@ -865,15 +879,11 @@ def flat_lists(index):
     it): its search is an exact search of the probed lists, which
     `_graph.ivf_flat_search` computes through BLAS.
     """
-    ivf = faiss.downcast_index(index)
-    if type(ivf) is not faiss.IndexIVFFlat:
+    ivf = plain_ivf_flat(index)
+    if ivf is None:
         return None
     quantizer = faiss.downcast_index(ivf.quantizer)
     invlists = faiss.downcast_InvertedLists(ivf.invlists)
-    if not isinstance(quantizer, faiss.IndexFlat) or not isinstance(
-        invlists, faiss.ArrayInvertedLists
-    ):
-        return None
     d, nlist = int(ivf.d), int(ivf.nlist)
     ids, vectors = [], []
     for lst in range(nlist):

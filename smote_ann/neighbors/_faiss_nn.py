@@ -327,9 +327,14 @@ class FaissNN(BaseEstimator):
                 nlist_is_automatic=self.index_type == "ivf" and self.nlist is None,
             )
             # rows with many copies are searched once each (the tuning's
-            # reference, then every search of all the fitted rows)
-            copies = groups if groups is not None else _faiss.fitted_copies(index, X, self.metric)
-            tuning = self._tune(index, X, params, groups, copies, random_state)
+            # reference, then every search of all the fitted rows): graph
+            # indexes know them, IVF-Flat lists show them; a flat index
+            # looks on its first large search (None: not looked for yet)
+            copies = None
+            if groups is None and _faiss.plain_ivf_flat(index) is not None:
+                copies = _faiss.fitted_copies(index, X, self.metric) or False
+            known = groups if groups is not None else copies or None
+            tuning = self._tune(index, X, params, groups, known, random_state)
         self.index_ = index
         self.index_description_ = description
         self.nlist_ = tuning.params.nlist
@@ -343,8 +348,7 @@ class FaissNN(BaseEstimator):
         self._fit_X = X
         self._duplicate_groups = groups
         self._partition = None
-        # None: not looked for yet (a flat index: on its first large search)
-        self._copies = (copies or False) if _faiss.flat_lists(index) is not None else None
+        self._copies = copies
         self._partition_lock = threading.Lock()
         return self
 

@@ -213,7 +213,7 @@ def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
     value reaching `target` on the sample (or the best one seen). The chosen
     parameters are left applied to `index`. `groups`: the index holds one
     vector per group of identical rows; `copies`: groups of identical rows of
-    X, for the exact reference (`Reference.of`).
+    X (known or found; None if unknown), for the exact reference (`Reference.of`).
     """
     t0 = time.perf_counter()
     knobs = tuple(name for name, value in (("nprobe", params.nprobe),
@@ -224,8 +224,7 @@ def tune(index, X, params, *, n_neighbors, target, tune_nprobe, tune_ef_search,
     if k < 1:  # a single row has no neighbour to find
         return Tuning(params, None, 0, True, knobs, (), time.perf_counter() - t0)
     rows = sample_rows(n_samples, n_queries, rng)
-    reference = Reference.of(X, rows, k, metric=metric,
-                             copies=groups if copies is None else copies)
+    reference = Reference.of(X, rows, k, metric=metric, copies=copies)
     queries = X[rows]
     # identical sampled rows (data with many copies) get identical answers: searched once
     sample_copies = _faiss.DuplicateGroups.of(reference.queries)
